@@ -1,0 +1,160 @@
+"""One interface for the two ends of a bridge.
+
+An :class:`Endpoint` is a distribution over ``R^dim`` that offers either samples
+(``has_samples``), an unnormalised log-density (``has_density``), or both. Training code
+asks only for what the task says the end offers: in a data-to-energy task the target end
+is wrapped by :meth:`Endpoint.energy_view`, which hides its sampler, and the source end
+by :meth:`Endpoint.sample_view`, which hides its density.
+
+Shapes: ``x`` is ``(N, dim)``; ``log_prob(x)`` is ``(N,)``; ``sample(n)`` is ``(n, dim)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import torch
+
+
+class EndpointError(ValueError):
+    """Raised when an endpoint is asked for something it cannot give, or gives bad output."""
+
+
+class Endpoint:
+    """Base class: override ``_sample`` and/or ``_log_prob``.
+
+    Attributes:
+        dim: dimension of the state space.
+        name: short human-readable name.
+        log_z: log of the normalising constant of ``exp(log_prob)`` when known, else None.
+    """
+
+    name: str = "endpoint"
+    log_z: Optional[float] = None
+
+    def __init__(self, dim: int, name: Optional[str] = None):
+        if int(dim) < 1:
+            raise EndpointError(f"dimension must be >= 1, got {dim}")
+        self.dim = int(dim)
+        if name is not None:
+            self.name = name
+
+    # -- capabilities -------------------------------------------------------------------
+    @property
+    def has_samples(self) -> bool:
+        return type(self)._sample is not Endpoint._sample
+
+    @property
+    def has_density(self) -> bool:
+        return type(self)._log_prob is not Endpoint._log_prob
+
+    # -- to override --------------------------------------------------------------------
+    def _sample(self, n: int, generator: Optional[torch.Generator]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    # -- public, validated --------------------------------------------------------------
+    def sample(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Draw ``n`` samples, shape ``(n, dim)``."""
+        if not self.has_samples:
+            raise EndpointError(
+                f"endpoint '{self.name}' is given only by an unnormalised density; it has no sampler"
+            )
+        if int(n) < 1:
+            raise EndpointError(f"number of samples must be >= 1, got {n}")
+        x = self._sample(int(n), generator)
+        if x.shape != (int(n), self.dim):
+            raise EndpointError(
+                f"endpoint '{self.name}' sampler returned shape {tuple(x.shape)}, expected ({n}, {self.dim})"
+            )
+        return x
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Unnormalised log-density, shape ``(N,)``; raises on wrong shape or NaN."""
+        if not self.has_density:
+            raise EndpointError(
+                f"endpoint '{self.name}' is given only by samples; it has no log-density"
+            )
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise EndpointError(
+                f"endpoint '{self.name}' expects states of shape (N, {self.dim}), got {tuple(x.shape)}"
+            )
+        out = self._log_prob(x)
+        if out.shape != (x.shape[0],):
+            raise EndpointError(
+                f"log-density of '{self.name}' returned shape {tuple(out.shape)}, expected ({x.shape[0]},)"
+            )
+        if torch.isnan(out).any():
+            raise EndpointError(f"log-density of '{self.name}' returned NaN")
+        return out
+
+    def grad_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Gradient of the log-density by autograd, shape ``(N, dim)``."""
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(self.log_prob(x).sum(), x)
+        return g
+
+    # -- views --------------------------------------------------------------------------
+    def sample_view(self) -> "Endpoint":
+        """The same distribution, offering only samples (e.g. the data end of d2e)."""
+        return _SampleOnly(self)
+
+    def energy_view(self) -> "Endpoint":
+        """The same distribution, offering only its unnormalised log-density."""
+        return _EnergyOnly(self)
+
+    def __repr__(self) -> str:
+        caps = [c for c, ok in (("samples", self.has_samples), ("density", self.has_density)) if ok]
+        return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, offers={'+'.join(caps)})"
+
+
+class _SampleOnly(Endpoint):
+    def __init__(self, base: Endpoint):
+        super().__init__(base.dim, base.name)
+        self.base = base
+
+    def _sample(self, n, generator):
+        return self.base._sample(n, generator)
+
+
+class _EnergyOnly(Endpoint):
+    def __init__(self, base: Endpoint):
+        super().__init__(base.dim, base.name)
+        self.base = base
+        self.log_z = base.log_z
+
+    def _log_prob(self, x):
+        return self.base._log_prob(x)
+
+
+class SampleEndpoint(Endpoint):
+    """An end given by a sampling function ``fn(n, generator) -> (n, dim)``."""
+
+    def __init__(self, fn: Callable[[int, Optional[torch.Generator]], torch.Tensor], dim: int, name="samples"):
+        super().__init__(dim, name)
+        self._fn = fn
+
+    def _sample(self, n, generator):
+        return self._fn(n, generator)
+
+
+class EnergyEndpoint(Endpoint):
+    """An end given by an unnormalised log-density ``fn(x: (N, dim)) -> (N,)``."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], dim: int, name="energy", log_z=None):
+        super().__init__(dim, name)
+        self._fn = fn
+        self.log_z = log_z
+
+    def _log_prob(self, x):
+        return self._fn(x)
+
+
+def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, std: float) -> torch.Tensor:
+    """Normalised log N(x; mean, std^2 I), shape ``(N,)``."""
+    d = x.shape[-1]
+    return -0.5 * ((x - mean) ** 2).sum(-1) / std**2 - d * math.log(std) - 0.5 * d * math.log(2 * math.pi)

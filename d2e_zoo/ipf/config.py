@@ -1,0 +1,109 @@
+"""Configuration of the generalised IPF trainer (DESIGN.md section 3)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Optional
+
+from ..dynamics.reference import REFERENCE_KINDS
+from ..dynamics.time_grid import GRID_KINDS
+
+METHODS = ("d2d", "d2e", "e2e", "sampler")
+ENERGY_LOSSES = ("log_variance", "trajectory_balance", "reverse_kl")
+
+
+class ConfigError(ValueError):
+    """An invalid training configuration."""
+
+
+@dataclass
+class IPFConfig:
+    """Everything that defines a training run; saved as JSON next to every checkpoint.
+
+    Dynamics: ``num_steps`` (K) steps on ``[0, t_max]`` with grid ``grid``; reference
+    ``reference`` with noise ``sigma2`` (and OU rate ``alpha``); kernels are MLPs of width
+    ``hidden`` and ``depth`` hidden layers, with learned log-variance if ``learn_variance``.
+
+    Schedule: ``ipf_iterations`` outer iterations, each ``backward_steps`` gradient steps on
+    the backward kernel then ``forward_steps`` on the forward one (the sampler trains only
+    forward). ``batch_size`` trajectories per gradient step.
+
+    Energy ends: ``n_per_start`` (>= 2) trajectories per start point; a fraction of the start
+    points comes from the energy end's replay buffer through the other kernel, annealed
+    from ``off_policy_start`` to ``off_policy_end`` over training; the buffer holds
+    ``buffer_size`` states refreshed by ``langevin_steps`` of MALA with step size
+    ``langevin_step`` (annealed to ``langevin_step_final``) from temperature
+    ``langevin_temperature`` down to 1.
+    """
+
+    num_steps: int = 20
+    t_max: float = 1.0
+    grid: str = "uniform"
+    reference: str = "brownian"
+    sigma2: float = 0.5
+    alpha: float = 1.0
+    source_std: float = 1.0  # the sampler's Gaussian source (reference reversal starts there)
+    hidden: int = 64
+    depth: int = 3
+    learn_variance: bool = True
+    max_log_var: float = 2.0
+
+    ipf_iterations: int = 10
+    backward_steps: int = 500
+    forward_steps: int = 500
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_log_z: float = 1e-1
+    grad_clip: float = 100.0
+    seed: int = 0
+
+    energy_loss: str = "log_variance"
+    n_per_start: int = 2
+    reuse_other_trajectory: bool = True
+    off_policy_start: float = 0.5
+    off_policy_end: float = 0.5
+    buffer_size: int = 4096
+    buffer_refresh_every: int = 0  # extra refreshes every N forward steps (0: once per IPF iteration)
+    langevin_steps: int = 200
+    langevin_step: float = 1e-2
+    langevin_step_final: Optional[float] = None
+    langevin_temperature: float = 1.0
+    langevin_init_steps: int = 0  # extra annealed steps when the buffer is first filled
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        def need(cond, msg):
+            if not cond:
+                raise ConfigError(msg)
+
+        need(isinstance(self.num_steps, int) and self.num_steps >= 1,
+             f"number of steps K must be an integer >= 1, got {self.num_steps!r}")
+        need(self.t_max > 0, f"t_max must be > 0, got {self.t_max}")
+        need(self.grid in GRID_KINDS, f"unknown grid {self.grid!r}; valid: {', '.join(GRID_KINDS)}")
+        need(self.reference in REFERENCE_KINDS,
+             f"unknown reference {self.reference!r}; valid: {', '.join(REFERENCE_KINDS)}")
+        need(self.sigma2 > 0, f"sigma2 must be > 0, got {self.sigma2}")
+        need(self.energy_loss in ENERGY_LOSSES,
+             f"unknown energy loss {self.energy_loss!r}; valid: {', '.join(ENERGY_LOSSES)}")
+        need(self.n_per_start >= 2, f"n_per_start must be >= 2 (the per-start mean is subtracted), got {self.n_per_start}")
+        need(self.batch_size >= self.n_per_start,
+             f"batch_size ({self.batch_size}) must be >= n_per_start ({self.n_per_start})")
+        for name in ("off_policy_start", "off_policy_end"):
+            v = getattr(self, name)
+            need(0.0 <= v <= 1.0, f"{name} must be in [0, 1], got {v}")
+        for name in ("ipf_iterations", "backward_steps", "forward_steps", "hidden", "depth", "buffer_size"):
+            need(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        need(self.lr > 0, f"lr must be > 0, got {self.lr}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "IPFConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown config keys {unknown}; valid keys: {sorted(known)}")
+        return cls(**d)

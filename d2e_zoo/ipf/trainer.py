@@ -1,0 +1,377 @@
+"""One IPF trainer for data-to-data, data-to-energy, energy-to-energy and the sampler.
+
+Each IPF iteration trains the backward kernel (matching the source end p0) and then the
+forward kernel (matching the target end p1). A half-step picks its loss by what the end
+it matches offers (DESIGN.md section 3):
+
+* samples -> maximum likelihood on transitions of the *other* process started there;
+* energy  -> off-policy log-variance over groups of ``n_per_start`` trajectories that share
+  a start point. Start points come on-policy from the start end (its samples, or its
+  replay buffer when it is an energy too) or off-policy: a state of the matched end's
+  replay buffer, carried to the start by the other kernel, whose trajectory then joins
+  its group.
+
+The ``sampler`` method is the plain diffusion sampler: the backward kernel is the exact
+reversal of the reference started at the Gaussian source, and only the forward kernel is
+trained (trajectory balance with learned log Z, log-variance, or on-policy reverse KL).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+from tqdm.auto import tqdm
+
+from ..dynamics import GaussianKernel, ReferenceKernel, ReferenceProcess, TimeGrid, simulate, transition_log_probs
+from ..endpoints.base import Endpoint
+from ..exploration.langevin import LangevinSampler
+from ..exploration.replay_buffer import ReplayBuffer
+from ..objectives import (grouped_log_variance_loss, log_variance_loss, maximum_likelihood_loss,
+                          reverse_kl_loss, trajectory_balance_loss)
+from .config import METHODS, ConfigError, IPFConfig
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss; the last good state has been restored."""
+
+
+def infer_method(source: Endpoint, target: Endpoint) -> str:
+    """The IPF variant that what the two ends offer allows."""
+    if source.has_samples and target.has_samples:
+        return "d2d"
+    if source.has_samples and target.has_density:
+        return "d2e"
+    if source.has_density and target.has_density:
+        return "e2e"
+    raise ConfigError(f"cannot bridge {source!r} to {target!r}: each end needs samples or a density")
+
+
+def check_method(method: str, source: Endpoint, target: Endpoint):
+    """Raise a clear error if ``method`` cannot run on these ends."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
+    if source.dim != target.dim:
+        raise ConfigError(f"endpoints have different dimensions: source {source.name!r} is {source.dim}-d, "
+                          f"target {target.name!r} is {target.dim}-d")
+    needs = {"d2d": ("samples", "samples"), "d2e": ("samples", "density"),
+             "e2e": ("density", "density"), "sampler": ("samples+density", "density")}[method]
+    for end, need in zip((source, target), needs):
+        ok = all(getattr(end, f"has_{n}") for n in need.split("+"))
+        if not ok:
+            raise ConfigError(f"method {method!r} needs the {'source' if end is source else 'target'} end "
+                              f"{end.name!r} to offer {need}; it offers {end!r}")
+
+
+@dataclass
+class StepRecord:
+    """One logged training step."""
+
+    iteration: int
+    phase: str
+    step: int
+    loss: float
+    seconds: float
+
+
+@dataclass
+class TrainState:
+    """Counters that locate training between half-steps (checkpointed)."""
+
+    iteration: int = 0
+    phase: str = "backward"  # the next half-step to run
+    forward_steps_done: int = 0
+    backward_steps_done: int = 0
+    seconds: float = 0.0
+    history: list = field(default_factory=list)
+
+
+class IPFTrainer:
+    """Trains a forward kernel (and, except for the sampler, a backward kernel).
+
+    Args:
+        source: the end at t=0 (p0).
+        target: the end at t=T (p1).
+        config: an :class:`IPFConfig`.
+        method: one of ``d2d``, ``d2e``, ``e2e``, ``sampler``; inferred if None.
+    """
+
+    def __init__(self, source: Endpoint, target: Endpoint, config: IPFConfig, method: Optional[str] = None):
+        method = method or infer_method(source, target)
+        check_method(method, source, target)
+        self.source, self.target, self.config, self.method = source, target, config, method
+        c, d = config, source.dim
+        self.grid = TimeGrid.make(c.num_steps, c.t_max, c.grid)
+        self.reference = ReferenceProcess.make(c.reference, c.sigma2, c.alpha, c.source_std)
+        kernel_args = dict(hidden=c.hidden, depth=c.depth, learn_variance=c.learn_variance,
+                           max_log_var=c.max_log_var, t_scale=c.t_max)
+        self.forward = GaussianKernel(d, "forward", self.reference, **kernel_args)
+        if method == "sampler":
+            self.backward = ReferenceKernel(self.reference, "backward")
+        else:
+            self.backward = GaussianKernel(d, "backward", self.reference, **kernel_args)
+        self.log_z = torch.nn.Parameter(torch.zeros(()))
+        self.forward_optimizer = torch.optim.Adam(
+            [{"params": self.forward.parameters(), "lr": c.lr}, {"params": [self.log_z], "lr": c.lr_log_z}])
+        self.backward_optimizer = (torch.optim.Adam(self.backward.parameters(), lr=c.lr)
+                                   if method != "sampler" else None)
+        self.generator = torch.Generator().manual_seed(c.seed)
+        self.buffers = {name: ReplayBuffer(c.buffer_size, d)
+                        for name, end in (("source", source), ("target", target))
+                        if (end.has_density and not end.has_samples) or (name == "target" and method == "sampler")}
+        self.state = TrainState()
+
+    # ------------------------------------------------------------------ public API --
+    def train(self, max_seconds: Optional[float] = None, checkpoint_dir: Optional[str] = None,
+              progress: bool = False, callback: Optional[Callable[["IPFTrainer"], None]] = None) -> TrainState:
+        """Run (or resume) the IPF schedule until done or ``max_seconds`` of training have
+        passed. A checkpoint is written after every half-step when ``checkpoint_dir`` is
+        given; a non-finite loss restores the last good state and raises
+        :class:`NonFiniteLossError`."""
+        from .checkpoint import load_checkpoint, save_checkpoint
+
+        c, st = self.config, self.state
+        start = time.perf_counter() - st.seconds
+        good = self._snapshot()
+        while st.iteration < c.ipf_iterations:
+            phase = st.phase
+            if phase == "backward" and self.method == "sampler":
+                st.phase = "forward"
+                continue
+            n_steps = c.backward_steps if phase == "backward" else c.forward_steps
+            bar = tqdm(range(n_steps), desc=f"IPF {st.iteration + 1}/{c.ipf_iterations} {phase}",
+                       disable=not progress, leave=False)
+            self._begin_half_step(phase)
+            out_of_time = False
+            for step in bar:
+                loss = self._train_step(phase)
+                if not math.isfinite(loss):
+                    self._restore(good, checkpoint_dir, load_checkpoint)
+                    raise NonFiniteLossError(
+                        f"non-finite loss ({loss}) at IPF iteration {st.iteration + 1}, {phase} step {step + 1}; "
+                        f"training stopped and the last good state was restored"
+                        + (f" from {checkpoint_dir}" if checkpoint_dir else ""))
+                if phase == "forward":
+                    st.forward_steps_done += 1
+                    if c.buffer_refresh_every and (step + 1) % c.buffer_refresh_every == 0:
+                        self._refresh_buffers()
+                else:
+                    st.backward_steps_done += 1
+                st.seconds = time.perf_counter() - start
+                if step % 50 == 0:
+                    st.history.append(StepRecord(st.iteration, phase, step, loss, st.seconds))
+                    bar.set_postfix(loss=f"{loss:.4g}")
+                if max_seconds is not None and st.seconds >= max_seconds:
+                    out_of_time = True
+                    break
+            if out_of_time:
+                logger.info("time budget of %.0f s reached in IPF iteration %d (%s)", max_seconds,
+                            st.iteration + 1, phase)
+                break
+            if phase == "backward":
+                st.phase = "forward"
+            else:
+                st.phase, st.iteration = "backward", st.iteration + 1
+            logger.info("IPF iteration %d %s half-step done, loss %.4g, %.1f s", st.iteration + (phase == "backward"),
+                        phase, loss, st.seconds)
+            good = self._snapshot()
+            if checkpoint_dir:
+                save_checkpoint(self, checkpoint_dir)
+            if callback is not None:
+                callback(self)
+        return st
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the IPF schedule done, in [0, 1] (drives the annealing)."""
+        c = self.config
+        return min(1.0, (self.state.iteration + (self.state.phase == "forward") * 0.5) / max(c.ipf_iterations - 1, 1))
+
+    @property
+    def off_policy_fraction(self) -> float:
+        c = self.config
+        return c.off_policy_start + (c.off_policy_end - c.off_policy_start) * self.progress
+
+    @torch.no_grad()
+    def sample(self, n: int, x0: Optional[torch.Tensor] = None, grid: Optional[TimeGrid] = None,
+               generator: Optional[torch.Generator] = None):
+        """Run the trained forward process from ``x0`` (or fresh source states); returns the
+        :class:`~d2e_zoo.dynamics.Trajectory` (``states``: ``(K+1, n, d)``)."""
+        x0 = self._start_states("source", n, generator) if x0 is None else x0
+        return simulate(self.forward, x0, grid or self.grid, generator)
+
+    # ------------------------------------------------------------- half-step logic --
+    def _end(self, name: str) -> Endpoint:
+        return self.source if name == "source" else self.target
+
+    def _start_states(self, end: str, n: int, generator=None) -> torch.Tensor:
+        """States at one end: its samples if it has them, else its replay buffer."""
+        g = generator or self.generator
+        if self._end(end).has_samples:
+            return self._end(end).sample(n, g)
+        return self.buffers[end].sample(n, g)
+
+    def _langevin(self, first_fill: bool) -> LangevinSampler:
+        c = self.config
+        return LangevinSampler(method="mala", step_size=c.langevin_step, step_size_final=c.langevin_step_final,
+                               n_steps=c.langevin_steps + (c.langevin_init_steps if first_fill else 0),
+                               temperature_init=c.langevin_temperature)
+
+    def _fill_buffer(self, end: str, x: torch.Tensor, first_fill: bool):
+        buf, endpoint = self.buffers[end], self._end(end)
+        buf.add(x, endpoint.log_prob(x))
+        buf.refresh(endpoint.log_prob, self._langevin(first_fill), self.generator)
+
+    def _refresh_buffers(self):
+        """Feed each energy end's buffer with fresh terminal states of the process heading
+        there, then move the whole buffer with MALA towards that end's density."""
+        c = self.config
+        n = min(c.buffer_size, 1024)
+        for end, buf in self.buffers.items():
+            first = len(buf) == 0
+            if end == "target":
+                x = self.sample(c.buffer_size if first else n).x_last
+            else:
+                x = simulate(self.backward, self._start_states("target", c.buffer_size if first else n),
+                             self.grid, self.generator).x0
+            self._fill_buffer(end, x, first)
+
+    def _begin_half_step(self, phase: str):
+        if self.buffers and (phase == "forward" or self.method == "e2e"):
+            self._refresh_buffers()
+
+    def _train_step(self, phase: str) -> float:
+        if self.method == "sampler":
+            loss = self._sampler_loss()
+        else:
+            matched = "source" if phase == "backward" else "target"
+            if self._end(matched).has_samples:
+                loss = self._maximum_likelihood_loss(phase)
+            else:
+                loss = self._energy_loss(phase)
+        kernel, optimizer = ((self.forward, self.forward_optimizer) if phase == "forward"
+                             else (self.backward, self.backward_optimizer))
+        optimizer.zero_grad(set_to_none=True)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            return value
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(kernel.parameters(), self.config.grad_clip)
+        optimizer.step()
+        return value
+
+    def _maximum_likelihood_loss(self, phase: str) -> torch.Tensor:
+        """Fit the trained kernel to the other process started at the matched end's samples."""
+        n = self.config.batch_size
+        if phase == "forward":
+            traj = simulate(self.backward, self.target.sample(n, self.generator), self.grid, self.generator)
+            return maximum_likelihood_loss(transition_log_probs(self.forward, traj.states, self.grid))
+        traj = simulate(self.forward, self.source.sample(n, self.generator), self.grid, self.generator)
+        return maximum_likelihood_loss(transition_log_probs(self.backward, traj.states, self.grid))
+
+    def _energy_loss(self, phase: str) -> torch.Tensor:
+        """Grouped log-variance loss for the half-step matching an energy end."""
+        c = self.config
+        fwd = phase == "forward"
+        train, other = (self.forward, self.backward) if fwd else (self.backward, self.forward)
+        start_end, matched_end = ("source", "target") if fwd else ("target", "source")
+        n = c.n_per_start
+        groups = c.batch_size // n
+        n_off = int(round(self.off_policy_fraction * groups))
+        starts, reused = [], None
+        if n_off > 0:
+            x_matched = self.buffers[matched_end].sample(n_off, self.generator)
+            reused = simulate(other, x_matched, self.grid, self.generator).states
+            starts.append(reused[0] if fwd else reused[-1])
+        if groups - n_off > 0:
+            starts.append(self._start_states(start_end, groups - n_off))
+        x_start = torch.cat(starts)
+        states = simulate(train, x_start.repeat(n, 1), self.grid, self.generator).states
+        if reused is not None and c.reuse_other_trajectory:
+            states[:, :n_off] = reused  # member 0 of each off-policy group follows `other`
+        log_train = transition_log_probs(train, states, self.grid).sum(0)
+        with torch.no_grad():
+            log_other = transition_log_probs(other, states, self.grid).sum(0)
+            x_end = states[-1] if fwd else states[0]
+            log_end = self._end(matched_end).log_prob(x_end)
+        log_w = (log_train - log_other - log_end).view(n, groups).T
+        return grouped_log_variance_loss(log_w)
+
+    def _sampler_log_w(self, states: torch.Tensor, log_forward: torch.Tensor) -> torch.Tensor:
+        log_backward = transition_log_probs(self.backward, states, self.grid).sum(0)
+        return (self.source.log_prob(states[0]) + log_forward - log_backward
+                - self.target.log_prob(states[-1]))
+
+    def _sampler_loss(self) -> torch.Tensor:
+        """Diffusion sampler: forward kernel against the fixed reference reversal."""
+        c = self.config
+        n = c.batch_size
+        if c.energy_loss == "reverse_kl":
+            traj = simulate(self.forward, self.source.sample(n, self.generator), self.grid, self.generator,
+                            differentiable=True)
+            log_f = transition_log_probs(self.forward, traj.states, self.grid).sum(0)
+            return reverse_kl_loss(self._sampler_log_w(traj.states, log_f))
+        n_off = int(round(self.off_policy_fraction * n))
+        parts = []
+        if n_off:
+            parts.append(simulate(self.backward, self.buffers["target"].sample(n_off, self.generator),
+                                  self.grid, self.generator).states)
+        if n - n_off:
+            parts.append(self.sample(n - n_off, generator=self.generator).states)
+        states = torch.cat(parts, dim=1)
+        log_f = transition_log_probs(self.forward, states, self.grid).sum(0)
+        log_w = self._sampler_log_w(states, log_f)
+        if c.energy_loss == "trajectory_balance":
+            return trajectory_balance_loss(log_w, self.log_z)
+        return log_variance_loss(log_w)
+
+    # ------------------------------------------------------------- state handling --
+    def state_tensors(self) -> dict:
+        """All learned and stochastic state as a flat dict of tensors (for safetensors)."""
+        from .checkpoint import flatten_optimizer
+
+        out = {f"forward.{k}": v for k, v in self.forward.state_dict().items()}
+        out.update({f"backward.{k}": v for k, v in self.backward.state_dict().items()})
+        out["log_z"] = self.log_z.detach().clone()
+        out.update(flatten_optimizer("forward_optimizer", self.forward_optimizer))
+        if self.backward_optimizer is not None:
+            out.update(flatten_optimizer("backward_optimizer", self.backward_optimizer))
+        for name, buf in self.buffers.items():
+            out.update({f"buffer.{name}.{k}": v for k, v in buf.state_dict().items()})
+        out["generator"] = self.generator.get_state()
+        return out
+
+    def load_state_tensors(self, tensors: dict):
+        from .checkpoint import unflatten_optimizer
+
+        def sub(prefix):
+            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        self.forward.load_state_dict(sub("forward."))
+        self.backward.load_state_dict(sub("backward."))
+        with torch.no_grad():
+            self.log_z.copy_(tensors["log_z"])
+        unflatten_optimizer(self.forward_optimizer, sub("forward_optimizer."))
+        if self.backward_optimizer is not None:
+            unflatten_optimizer(self.backward_optimizer, sub("backward_optimizer."))
+        for name, buf in self.buffers.items():
+            state = sub(f"buffer.{name}.")
+            if state:
+                buf.load_state_dict(state)
+        self.generator.set_state(tensors["generator"])
+
+    def _snapshot(self):
+        import copy
+
+        return {k: v.clone() for k, v in self.state_tensors().items()}, copy.deepcopy(self.state)
+
+    def _restore(self, good, checkpoint_dir, load_checkpoint):
+        tensors, state = good
+        self.load_state_tensors(tensors)
+        self.state = state
