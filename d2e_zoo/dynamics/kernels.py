@@ -41,12 +41,12 @@ class GaussianKernel(nn.Module):
 
     def __init__(self, dim: int, direction: str, reference: ReferenceProcess, hidden: int = 64,
                  depth: int = 3, learn_variance: bool = True, max_log_var: float = 2.0,
-                 t_scale: float = 1.0):
+                 t_scale: float = 1.0, state_scale: float = 1.0):
         super().__init__()
         _check_direction(direction)
         self.direction = direction
         self.reference = reference
-        self.net = DriftNet(dim, hidden, depth, learn_variance, max_log_var, t_scale)
+        self.net = DriftNet(dim, hidden, depth, learn_variance, max_log_var, t_scale, state_scale=state_scale)
 
     @property
     def learn_variance(self) -> bool:

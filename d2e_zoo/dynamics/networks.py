@@ -38,11 +38,15 @@ class DriftNet(nn.Module):
         learn_variance: whether to output a per-coordinate log-variance multiplier.
         max_log_var: the log-variance is squashed into ``[-max_log_var, max_log_var]``.
         t_scale: times are divided by this before embedding (use the grid's T).
+        state_scale: typical size of the states; the network sees ``x / state_scale`` and
+            its drift is multiplied by ``state_scale`` (keeps wide targets well conditioned).
     """
 
     def __init__(self, dim: int, hidden: int = 64, depth: int = 3, learn_variance: bool = True,
-                 max_log_var: float = 2.0, t_scale: float = 1.0, time_dim: int = 16):
+                 max_log_var: float = 2.0, t_scale: float = 1.0, time_dim: int = 16,
+                 state_scale: float = 1.0):
         super().__init__()
+        self.state_scale = state_scale
         self.dim = dim
         self.learn_variance = learn_variance
         self.max_log_var = max_log_var
@@ -67,11 +71,11 @@ class DriftNet(nn.Module):
         if t_features is None:
             t_features = self.time_features(t)
         # functional calls: this runs K times per simulated batch, module overhead adds up
-        h = F.silu(F.linear(x, self.input_x.weight, self.input_x.bias) + t_features)
+        h = F.silu(F.linear(x / self.state_scale, self.input_x.weight, self.input_x.bias) + t_features)
         for layer in self.hidden_layers:
             h = F.silu(F.linear(h, layer.weight, layer.bias))
         out = F.linear(h, self.head.weight, self.head.bias)
         if not self.learn_variance:
-            return out, None
+            return out * self.state_scale, None
         drift, raw = out.chunk(2, dim=-1)
-        return drift, self.max_log_var * torch.tanh(raw / self.max_log_var)
+        return drift * self.state_scale, self.max_log_var * torch.tanh(raw / self.max_log_var)

@@ -47,6 +47,7 @@ class IPFConfig:
     depth: int = 3
     learn_variance: bool = True
     max_log_var: float = 2.0
+    state_scale: float = 1.0  # typical state magnitude: networks see x / state_scale
 
     ipf_iterations: int = 10
     backward_steps: int = 500
@@ -69,6 +70,7 @@ class IPFConfig:
     langevin_step_final: Optional[float] = None
     langevin_temperature: float = 1.0
     langevin_init_steps: int = 0  # extra annealed steps when the buffer is first filled
+    buffer_init_std: float = 1.0  # e2e: the source buffer starts from N(0, buffer_init_std^2 I)
 
     def __post_init__(self):
         self.validate()

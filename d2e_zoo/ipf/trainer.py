@@ -110,12 +110,14 @@ class IPFTrainer:
         self.grid = TimeGrid.make(c.num_steps, c.t_max, c.grid)
         self.reference = ReferenceProcess.make(c.reference, c.sigma2, c.alpha, c.source_std)
         kernel_args = dict(hidden=c.hidden, depth=c.depth, learn_variance=c.learn_variance,
-                           max_log_var=c.max_log_var, t_scale=c.t_max)
-        self.forward = GaussianKernel(d, "forward", self.reference, **kernel_args)
-        if method == "sampler":
-            self.backward = ReferenceKernel(self.reference, "backward")
-        else:
-            self.backward = GaussianKernel(d, "backward", self.reference, **kernel_args)
+                           max_log_var=c.max_log_var, t_scale=c.t_max, state_scale=c.state_scale)
+        with torch.random.fork_rng():  # the same seed gives the same initial networks
+            torch.manual_seed(c.seed)
+            self.forward = GaussianKernel(d, "forward", self.reference, **kernel_args)
+            if method == "sampler":
+                self.backward = ReferenceKernel(self.reference, "backward")
+            else:
+                self.backward = GaussianKernel(d, "backward", self.reference, **kernel_args)
         self.log_z = torch.nn.Parameter(torch.zeros(()))
         self.forward_optimizer = torch.optim.Adam(
             [{"params": self.forward.parameters(), "lr": c.lr}, {"params": [self.log_z], "lr": c.lr_log_z}])
@@ -137,6 +139,7 @@ class IPFTrainer:
         from .checkpoint import load_checkpoint, save_checkpoint
 
         c, st = self.config, self.state
+        self._budget = max_seconds
         start = time.perf_counter() - st.seconds
         good = self._snapshot()
         while st.iteration < c.ipf_iterations:
@@ -189,9 +192,12 @@ class IPFTrainer:
 
     @property
     def progress(self) -> float:
-        """Fraction of the IPF schedule done, in [0, 1] (drives the annealing)."""
-        c = self.config
-        return min(1.0, (self.state.iteration + (self.state.phase == "forward") * 0.5) / max(c.ipf_iterations - 1, 1))
+        """Fraction of the schedule done, in [0, 1] (drives the annealing): by IPF
+        iterations, or by the time budget when one is set and runs out first."""
+        c, st = self.config, self.state
+        done = min(1.0, (st.iteration + (st.phase == "forward") * 0.5) / max(c.ipf_iterations - 1, 1))
+        budget = getattr(self, "_budget", None)
+        return max(done, min(1.0, st.seconds / budget)) if budget else done
 
     @property
     def off_policy_fraction(self) -> float:
@@ -203,6 +209,7 @@ class IPFTrainer:
                generator: Optional[torch.Generator] = None):
         """Run the trained forward process from ``x0`` (or fresh source states); returns the
         :class:`~d2e_zoo.dynamics.Trajectory` (``states``: ``(K+1, n, d)``)."""
+        generator = generator or self.generator
         x0 = self._start_states("source", n, generator) if x0 is None else x0
         return simulate(self.forward, x0, grid or self.grid, generator)
 
@@ -232,14 +239,18 @@ class IPFTrainer:
         """Feed each energy end's buffer with fresh terminal states of the process heading
         there, then move the whole buffer with MALA towards that end's density."""
         c = self.config
-        n = min(c.buffer_size, 1024)
-        for end, buf in self.buffers.items():
+        for end in ("source", "target"):  # e2e: the source buffer must exist to start the forward
+            buf = self.buffers.get(end)
+            if buf is None:
+                continue
             first = len(buf) == 0
+            n = c.buffer_size if first else min(c.buffer_size, 1024)
             if end == "target":
-                x = self.sample(c.buffer_size if first else n).x_last
+                x = self.sample(n).x_last
+            elif first:  # nothing reaches the source yet: start from a broad Gaussian
+                x = c.buffer_init_std * torch.randn(n, self.source.dim, generator=self.generator)
             else:
-                x = simulate(self.backward, self._start_states("target", c.buffer_size if first else n),
-                             self.grid, self.generator).x0
+                x = simulate(self.backward, self._start_states("target", n), self.grid, self.generator).x0
             self._fill_buffer(end, x, first)
 
     def _begin_half_step(self, phase: str):
@@ -298,15 +309,21 @@ class IPFTrainer:
         log_train = transition_log_probs(train, states, self.grid).sum(0)
         with torch.no_grad():
             log_other = transition_log_probs(other, states, self.grid).sum(0)
-            x_end = states[-1] if fwd else states[0]
-            log_end = self._end(matched_end).log_prob(x_end)
+            log_end = self._end_log_prob(matched_end, states[-1] if fwd else states[0])
         log_w = (log_train - log_other - log_end).view(n, groups).T
         return grouped_log_variance_loss(log_w)
 
+    def _end_log_prob(self, end: str, x: torch.Tensor) -> torch.Tensor:
+        """An end's log-density at ``x``; NaN (so a non-finite loss, caught by ``train``)
+        when a diverged kernel produced non-finite states."""
+        if not torch.isfinite(x).all():
+            return torch.full(x.shape[:1], float("nan"))
+        return self._end(end).log_prob(x)
+
     def _sampler_log_w(self, states: torch.Tensor, log_forward: torch.Tensor) -> torch.Tensor:
         log_backward = transition_log_probs(self.backward, states, self.grid).sum(0)
-        return (self.source.log_prob(states[0]) + log_forward - log_backward
-                - self.target.log_prob(states[-1]))
+        return (self._end_log_prob("source", states[0]) + log_forward - log_backward
+                - self._end_log_prob("target", states[-1]))
 
     def _sampler_loss(self) -> torch.Tensor:
         """Diffusion sampler: forward kernel against the fixed reference reversal."""

@@ -1,0 +1,173 @@
+"""The IPF trainer end to end: closed forms, bounds, short trainings, resume, failures."""
+
+import math
+import os
+
+import pytest
+import torch
+
+from d2e_zoo.endpoints.base import EndpointError, EnergyEndpoint
+from d2e_zoo.endpoints.toy import Gaussian, gmm8
+from d2e_zoo.ipf import (CheckpointError, ConfigError, IPFConfig, IPFTrainer, NonFiniteLossError, load_checkpoint,
+                         save_checkpoint)
+from d2e_zoo.metrics.bridge import evaluate_bridge
+
+A, B, EPS = 1.0, 0.5, 1.0  # source std, target std, reference variance sigma2 * T
+
+
+def gaussian_sb_covariance(a, b, eps):
+    """Cov(x0, x1) of the Schrödinger bridge between N(0, a^2) and N(m, b^2) in 1-D with a
+    Brownian reference of variance eps: the joint density is f(x0) g(x1) exp(-(x1-x0)^2 / 2eps),
+    so the off-diagonal of its precision is -1/eps, giving c^2 + eps c - a^2 b^2 = 0."""
+    return (-eps + math.sqrt(eps**2 + 4 * a**2 * b**2)) / 2
+
+
+@pytest.mark.parametrize("method", ["d2d", "d2e", "e2e"])
+def test_gaussian_bridge_matches_closed_form(method):
+    source, target = Gaussian(1, std=A), Gaussian(1, std=B, mean=torch.tensor([1.0]))
+    views = {"d2d": (source.sample_view(), target.sample_view()),
+             "d2e": (source.sample_view(), target.energy_view()),
+             "e2e": (source.energy_view(), target.energy_view())}[method]
+    cfg = IPFConfig(num_steps=10, t_max=1.0, sigma2=EPS, ipf_iterations=3, backward_steps=250,
+                    forward_steps=250, batch_size=256, langevin_step=0.05, buffer_size=2048)
+    trainer = IPFTrainer(*views, cfg, method)
+    trainer.train()
+    g = torch.Generator().manual_seed(1)
+    x0 = source.sample(20000, g)
+    x1 = trainer.sample(20000, x0, generator=g).x_last
+    cov = float(((x0 - x0.mean()) * (x1 - x1.mean())).mean())
+    assert abs(float(x1.mean()) - 1.0) < 0.05
+    assert abs(float(x1.std()) - B) < 0.04
+    assert abs(cov - gaussian_sb_covariance(A, B, EPS)) < 0.04
+
+
+class ShiftedGaussian(Gaussian):
+    """N(mean, std^2) times e^3: log Z = 3 exactly."""
+
+    log_z = 3.0
+
+    def _log_prob(self, x):
+        return super()._log_prob(x) + 3.0
+
+
+def test_sampler_log_z_bounds():
+    source = Gaussian(2, std=1.0)
+    target = ShiftedGaussian(2, std=0.5, mean=torch.tensor([1.0, -0.5]))
+    target.log_z = 3.0
+    cfg = IPFConfig(num_steps=10, t_max=1.0, sigma2=1.0, source_std=1.0, ipf_iterations=2, forward_steps=300,
+                    energy_loss="trajectory_balance", langevin_step=0.05, buffer_size=1024)
+    trainer = IPFTrainer(source, target.energy_view(), cfg, "sampler")
+    trainer.train()
+    m = evaluate_bridge(trainer.forward, trainer.backward, trainer.grid, source, target, 4000,
+                        torch.Generator().manual_seed(2))
+    assert m["elbo"] <= 3.0 <= m["eubo"]
+    assert abs(m["iw_log_z"] - 3.0) < 0.05
+    assert abs(float(trainer.log_z.detach()) - 3.0) < 0.2  # the learned TB log Z too
+
+
+def test_d2e_gmm8_short_training_reaches_w2():
+    """20 s of data-to-energy IPF on gauss -> gmm8 (energy only) must cover the 8 modes."""
+    from d2e_zoo.benchmarks.tasks import get_task
+
+    task = get_task("gauss-to-gmm8")
+    source, target, sv, tv = task.endpoints("d2e")
+    trainer = IPFTrainer(sv, tv, task.config("d2e"), "d2e")
+    trainer.train(max_seconds=20)
+    m = evaluate_bridge(trainer.forward, trainer.backward, trainer.grid, source, target, 2000,
+                        torch.Generator().manual_seed(3))
+    assert m["w2_squared"] < 0.08
+    assert m["min_mode_weight"] > 0.06
+
+
+def _small(**kw):
+    base = dict(num_steps=5, ipf_iterations=2, backward_steps=20, forward_steps=20, batch_size=32, buffer_size=128,
+                langevin_steps=5, langevin_step=1e-3)
+    base.update(kw)
+    return IPFConfig(**base)
+
+
+def test_resume_after_interruption_gives_same_state(tmp_path):
+    src, tgt = Gaussian(2).sample_view(), gmm8().energy_view()
+    straight = IPFTrainer(src, tgt, _small(), "d2e")
+    straight.train()
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_first_iteration(trainer):
+        if trainer.state.iteration == 1:
+            raise Interrupt
+
+    ckpt = str(tmp_path / "ckpt")
+    first = IPFTrainer(src, tgt, _small(), "d2e")
+    with pytest.raises(Interrupt):
+        first.train(checkpoint_dir=ckpt, callback=stop_after_first_iteration)
+    resumed = load_checkpoint(IPFTrainer(src, tgt, _small(), "d2e"), ckpt)
+    assert resumed.state.iteration == 1
+    resumed.train(checkpoint_dir=ckpt)
+    a, b = straight.state_tensors(), resumed.state_tensors()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_checkpoint_round_trip_and_corruption(tmp_path):
+    trainer = IPFTrainer(Gaussian(2).sample_view(), gmm8().sample_view(), _small(ipf_iterations=1), "d2d")
+    trainer.train()
+    path = str(tmp_path / "c")
+    save_checkpoint(trainer, path)
+    fresh = load_checkpoint(IPFTrainer(Gaussian(2).sample_view(), gmm8().sample_view(),
+                                       _small(ipf_iterations=1), "d2d"), path)
+    for k, v in trainer.state_tensors().items():
+        assert torch.equal(v, fresh.state_tensors()[k])
+    assert not any(f.endswith((".pt", ".pkl", ".bin")) for f in os.listdir(path))
+    with open(os.path.join(path, "state.safetensors"), "wb") as f:
+        f.write(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="corrupted"):
+        load_checkpoint(fresh, path)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_checkpoint(fresh, str(tmp_path / "missing"))
+    other = IPFTrainer(Gaussian(2).sample_view(), gmm8().sample_view(), _small(ipf_iterations=2), "d2d")
+    save_checkpoint(trainer, path)
+    with pytest.raises(CheckpointError, match="different method or config"):
+        load_checkpoint(other, path)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    """A learning rate blown up after the first IPF iteration makes the loss diverge."""
+
+    def diverge(trainer):
+        if trainer.state.iteration < 1:
+            return
+        for opt in (trainer.forward_optimizer, trainer.backward_optimizer):
+            for group in opt.param_groups:
+                group["lr"] = 1e12
+
+    cfg = _small(ipf_iterations=5)
+    src, tgt = Gaussian(2).sample_view(), gmm8().energy_view()
+    trainer = IPFTrainer(src, tgt, cfg, "d2e")
+    ckpt = str(tmp_path / "ckpt")
+    with pytest.raises(NonFiniteLossError, match="non-finite loss .* last good state was restored"):
+        trainer.train(checkpoint_dir=ckpt, callback=diverge)
+    assert trainer.state.iteration == 1 and trainer.state.phase == "backward"
+    on_disk = load_checkpoint(IPFTrainer(src, tgt, cfg, "d2e"), ckpt)
+    assert on_disk.state.iteration == 1
+    for k, v in on_disk.state_tensors().items():
+        assert torch.isfinite(v.float()).all() and torch.equal(v, trainer.state_tensors()[k]), k
+
+
+def test_bad_input_errors():
+    with pytest.raises(ConfigError, match="different dimensions"):
+        IPFTrainer(Gaussian(2).sample_view(), Gaussian(3).energy_view(), _small())
+    with pytest.raises(ConfigError, match="K must be an integer >= 1"):
+        _small(num_steps=0)
+    with pytest.raises(ConfigError, match="valid methods: d2d, d2e, e2e, sampler"):
+        IPFTrainer(Gaussian(2).sample_view(), gmm8().energy_view(), _small(), "bridge")
+    with pytest.raises(ConfigError, match="needs the target end 'gmm8' to offer samples"):
+        IPFTrainer(Gaussian(2).sample_view(), gmm8().energy_view(), _small(), "d2d")
+    wrong_shape = EnergyEndpoint(lambda x: x.sum(-1, keepdim=True), 2, "bad-shape")
+    with pytest.raises(EndpointError, match=r"returned shape \(32, 1\), expected \(32,\)"):
+        wrong_shape.log_prob(torch.zeros(32, 2))
+    nan_energy = EnergyEndpoint(lambda x: torch.full((x.shape[0],), float("nan")), 2, "nan")
+    with pytest.raises(EndpointError, match="NaN"):
+        IPFTrainer(Gaussian(2).sample_view(), nan_energy, _small(), "d2e").train()
