@@ -77,14 +77,18 @@ TASKS = {t.name: t for t in [
     Task("moons-to-gmm8", "moons", "gmm8", ("d2d", "d2e"), _BRIDGE_2D),
     Task("gauss-to-moons", "gauss", "moons", ("d2d",), _BRIDGE_2D),
     Task("cross-to-gmm8", "cross", "gmm8", ("d2d", "d2e", "e2e"), _BRIDGE_2D),
+    # Samplers: a narrow source and a reference that forgets it (sigma2 * T >> source_std^2),
+    # so the fixed reference reversal carries any target state back to the source; a grid
+    # with small steps near T keeps the last, finest transitions close to Gaussian.
     Task("gmm40", None, "gmm40", ("sampler",),
-         {"*": dict(_SAMPLER, source_std=20.0, sigma2=1.0, t_max=1.0, langevin_step=0.1, state_scale=20.0)}),
+         {"*": dict(_SAMPLER, source_std=1.0, sigma2=900.0, grid="quadratic", max_log_var=3.0,
+                    state_scale=20.0, langevin_step=0.1)}),
     Task("manywell2", None, "manywell2", ("sampler",),
-         {"*": dict(_SAMPLER, source_std=1.5, sigma2=1.0, t_max=1.0, langevin_step=0.05)}),
+         {"*": dict(_SAMPLER, source_std=1.0, sigma2=4.0, grid="quadratic", max_log_var=3.0, langevin_step=0.05)}),
     Task("manywell32", None, "manywell32", ("sampler",),
-         {"*": dict(_SAMPLER, source_std=1.5, sigma2=1.0, t_max=1.0, langevin_step=0.05)}),
+         {"*": dict(_SAMPLER, source_std=1.0, sigma2=4.0, grid="quadratic", max_log_var=3.0, langevin_step=0.05)}),
     Task("funnel10", None, "funnel10", ("sampler",),
-         {"*": dict(_SAMPLER, source_std=1.0, sigma2=1.0, t_max=1.0, langevin_step=0.05)}),
+         {"*": dict(_SAMPLER, source_std=1.0, sigma2=9.0, grid="quadratic", max_log_var=3.0, langevin_step=0.05)}),
 ]}
 
 

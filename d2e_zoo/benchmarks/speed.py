@@ -1,0 +1,64 @@
+"""Training and simulation speed on gauss -> gmm8 (data-to-energy), at the sizes the issue
+compares against: batch 128, K = 20, 64-wide networks.
+
+    python -m d2e_zoo.benchmarks.speed
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+import torch
+
+from ..dynamics import simulate
+from ..ipf import IPFTrainer
+from .tasks import get_task
+
+logger = logging.getLogger("d2e_zoo.benchmarks.speed")
+
+
+def steps_per_second(trainer: IPFTrainer, phase: str, n: int) -> float:
+    for _ in range(10):  # warm-up
+        trainer._train_step(phase)
+    start = time.perf_counter()
+    for _ in range(n):
+        trainer._train_step(phase)
+    return n / (time.perf_counter() - start)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m d2e_zoo.benchmarks.speed", description=__doc__.split("\n")[0])
+    p.add_argument("--steps", type=int, default=300, help="gradient steps timed per phase")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    task = get_task("gauss-to-gmm8")
+    _, _, sv, tv = task.endpoints("d2e")
+    trainer = IPFTrainer(sv, tv, task.config("d2e", batch_size=128, num_steps=20, hidden=64), "d2e")
+    torch.set_num_threads(1)
+    trainer._refresh_buffers()
+    result = {"batch_size": 128, "K": 20, "hidden": 64, "threads_training": 1,
+              "backward_steps_per_s": round(steps_per_second(trainer, "backward", args.steps), 1),
+              "forward_steps_per_s": round(steps_per_second(trainer, "forward", args.steps), 1)}
+    torch.set_num_threads(os.cpu_count() or 1)
+    x0 = torch.zeros(100_000, 2)
+    simulate(trainer.forward, x0[:1000], trainer.grid)
+    start = time.perf_counter()
+    simulate(trainer.forward, x0, trainer.grid)
+    result["simulate_100k_K20_seconds"] = round(time.perf_counter() - start, 3)
+    result["threads_simulation"] = torch.get_num_threads()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:<28} {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
