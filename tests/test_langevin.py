@@ -12,15 +12,6 @@ S = torch.tensor([0.5, 2.0])
 N_CHAINS = 4000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # tiny tensors: thread start-up costs dominate on 2 cores
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def gauss_log_prob(x):
     return -0.5 * (((x - M) / S) ** 2).sum(dim=1)
 

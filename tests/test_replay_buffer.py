@@ -7,14 +7,6 @@ from d2e_zoo.exploration.langevin import LangevinSampler
 from d2e_zoo.exploration.replay_buffer import ReplayBuffer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def rows(start, stop, dim=2):
     """States whose every coordinate equals the row id, and log-probs = -id."""
     ids = torch.arange(start, stop, dtype=torch.float32)

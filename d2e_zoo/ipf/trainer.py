@@ -113,7 +113,13 @@ class IPFTrainer:
                            max_log_var=c.max_log_var, t_scale=c.t_max, state_scale=c.state_scale)
         with torch.random.fork_rng():  # the same seed gives the same initial networks
             torch.manual_seed(c.seed)
-            self.forward = GaussianKernel(d, "forward", self.reference, **kernel_args)
+            guidance = {}
+            if c.score_guidance:
+                if method != "sampler":
+                    raise ConfigError("score_guidance is only available for the 'sampler' method")
+                guidance = dict(score_fn=target.grad_log_prob, guidance_scale=c.sigma2,
+                                guidance_clip=c.guidance_clip)
+            self.forward = GaussianKernel(d, "forward", self.reference, **kernel_args, **guidance)
             if method == "sampler":
                 self.backward = ReferenceKernel(self.reference, "backward")
             else:
@@ -345,6 +351,9 @@ class IPFTrainer:
         log_f = transition_log_probs(self.forward, states, self.grid).sum(0)
         log_w = self._sampler_log_w(states, log_f)
         if c.energy_loss == "trajectory_balance":
+            if c.log_z_init == "batch" and self.state.forward_steps_done == 0:
+                with torch.no_grad():  # start log Z at its optimum for the initial kernel
+                    self.log_z.fill_(float(-log_w.detach().mean()))
             return trajectory_balance_loss(log_w, self.log_z)
         return log_variance_loss(log_w)
 
