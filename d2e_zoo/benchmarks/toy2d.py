@@ -21,7 +21,7 @@ import torch
 
 from ..dynamics import simulate
 from ..endpoints.base import EndpointError
-from ..ipf import METHODS, ConfigError, IPFTrainer
+from ..ipf import ENERGY_LOSSES, METHODS, ConfigError, IPFTrainer
 from ..metrics.bridge import evaluate_bridge
 from .tasks import TASKS, get_task
 
@@ -35,9 +35,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=20, help="number of time steps K (>= 1)")
     p.add_argument("--seconds", type=float, default=60.0, help="training budget in wall-clock seconds")
     p.add_argument("--fixed-variance", action="store_true", help="do not learn the kernels' variance")
+    p.add_argument("--energy-loss", choices=ENERGY_LOSSES, default=None,
+                   help="sampler loss (default: the task's; reverse_kl is the on-policy baseline)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num-samples", type=int, default=4000, help="samples for the metrics (>= 4000 advised)")
     p.add_argument("--save-samples", metavar="FILE.npz", help="write arrays x0 and x1 to this file")
+    p.add_argument("--plot", metavar="FILE.png", help="save a picture of endpoints and trajectories (2-D tasks)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (1 is fastest for these small networks)")
@@ -67,8 +70,10 @@ def run(args: argparse.Namespace) -> dict:
     if args.seconds <= 0:
         raise ConfigError(f"--seconds must be > 0, got {args.seconds}")
     torch.manual_seed(args.seed)
-    config = task.config(args.method, num_steps=args.steps, learn_variance=not args.fixed_variance,
-                         seed=args.seed)
+    overrides = dict(num_steps=args.steps, learn_variance=not args.fixed_variance, seed=args.seed)
+    if args.energy_loss:
+        overrides["energy_loss"] = args.energy_loss
+    config = task.config(args.method, **overrides)
     source, target, source_view, target_view = task.endpoints(args.method)
     trainer = IPFTrainer(source_view, target_view, config, args.method)
     state = trainer.train(max_seconds=args.seconds, progress=args.progress)
@@ -78,8 +83,15 @@ def run(args: argparse.Namespace) -> dict:
     x0, x1 = metrics.pop("x0"), metrics.pop("x1")
     if args.save_samples:
         np.savez(args.save_samples, x0=x0.numpy(), x1=x1.numpy())
+    if args.plot and source.dim == 2:
+        from .plots import plot_bridge
+
+        states = trainer.sample(2000, x0[:2000], generator=g).states
+        truth = target.sample(2000, g) if target.has_samples else None
+        plot_bridge(states, truth, args.plot, f"{args.task} / {args.method} / K={args.steps}")
     result = {"task": args.task, "method": args.method, "steps": args.steps,
               "learned_variance": not args.fixed_variance, "seed": args.seed,
+              "energy_loss": config.energy_loss if args.method == "sampler" else None,
               "train_seconds": round(state.seconds, 2), "ipf_iterations": state.iteration,
               "forward_steps": state.forward_steps_done, "backward_steps": state.backward_steps_done,
               "final_log_z_param": float(trainer.log_z.detach()) if args.method == "sampler" else None,
