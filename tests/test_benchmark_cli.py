@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from d2e_zoo.benchmarks import toy2d
 from d2e_zoo.benchmarks.tasks import TASKS
@@ -43,12 +44,15 @@ def test_bad_arguments_give_clear_errors(argv, message, capsys):
 
 
 def test_json_output_and_saved_samples(tmp_path, capsys):
-    path = tmp_path / "samples.npz"
+    path, picture = tmp_path / "samples.npz", tmp_path / "bridge.png"
     rc = toy2d.main(["--task", "gauss-to-gmm8", "--method", "d2d", "--steps", "5", "--seconds", "2",
-                     "--json", "--save-samples", str(path)])
+                     "--json", "--save-samples", str(path), "--plot", str(picture)])
     assert rc == 0
     result = json.loads(capsys.readouterr().out)
     assert result["task"] == "gauss-to-gmm8" and result["steps"] == 5
     assert 0 < result["train_seconds"] < 10 and result["w2_squared"] > 0
     with np.load(path) as f:
         assert f["x0"].shape == (4000, 2) and f["x1"].shape == (4000, 2)
+    with Image.open(picture) as im:  # a real, decodable picture
+        im.load()
+        assert im.size[0] > 400 and len(np.unique(np.asarray(im.convert("L")))) > 10
