@@ -78,3 +78,12 @@ def test_reference_bad_input():
         ReferenceProcess(sigma2=0.0)
     with pytest.raises(ValueError, match="valid kinds: brownian, ou"):
         ReferenceProcess.make("vp", 1.0)
+
+
+def test_chunked_simulation_is_consistent():
+    g = torch.Generator().manual_seed(4)
+    grid = TimeGrid.make(4, 1.0)
+    kern = GaussianKernel(2, "forward", ReferenceProcess(0.5))
+    traj = simulate(kern, torch.randn(1000, 2, generator=g), grid, g, with_log_probs=True, chunk_size=300)
+    assert traj.states.shape == (5, 1000, 2) and traj.log_probs.shape == (4, 1000)
+    assert torch.allclose(traj.log_probs, transition_log_probs(kern, traj.states, grid), atol=1e-4)

@@ -80,13 +80,19 @@ TASKS = {t.name: t for t in [
     # Samplers: a narrow source and a reference that forgets it (sigma2 * T >> source_std^2),
     # so the fixed reference reversal carries any target state back to the source; a grid
     # with small steps near T keeps the last, finest transitions close to Gaussian.
+    # gmm40 and manywell32 add target-score guidance to the forward drift (a learned
+    # per-time scale, starting at 0) and use the log-variance loss (no log Z to learn
+    # from a poor start); manywell32 clips the -x^3 score growth of the wells.
     Task("gmm40", None, "gmm40", ("sampler",),
-         {"*": dict(_SAMPLER, source_std=1.0, sigma2=900.0, grid="quadratic", max_log_var=3.0,
-                    state_scale=20.0, langevin_step=0.1)}),
+         {"*": dict(_SAMPLER, source_std=1.0, sigma2=400.0, grid="quadratic", max_log_var=3.0,
+                    state_scale=20.0, langevin_step=0.1, score_guidance=True, energy_loss="log_variance",
+                    forward_steps=200)}),
     Task("manywell2", None, "manywell2", ("sampler",),
          {"*": dict(_SAMPLER, source_std=1.0, sigma2=4.0, grid="quadratic", max_log_var=3.0, langevin_step=0.05)}),
     Task("manywell32", None, "manywell32", ("sampler",),
-         {"*": dict(_SAMPLER, source_std=1.0, sigma2=4.0, grid="quadratic", max_log_var=3.0, langevin_step=0.05)}),
+         {"*": dict(_SAMPLER, source_std=1.0, sigma2=4.0, grid="quadratic", max_log_var=3.0, langevin_step=0.05,
+                    score_guidance=True, guidance_clip=10.0, energy_loss="log_variance", forward_steps=200,
+                    ipf_iterations=45)}),
     Task("funnel10", None, "funnel10", ("sampler",),
          {"*": dict(_SAMPLER, source_std=1.0, sigma2=9.0, grid="quadratic", max_log_var=3.0, langevin_step=0.05)}),
 ]}

@@ -85,12 +85,12 @@ class GaussianKernel(nn.Module):
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """The guidance score ``grad log p1`` at ``x`` (``(..., d)``), treated as a fixed
-        input (no gradient flows through it); clipped to norm ``guidance_clip`` if > 0."""
+        input (no gradient flows through it); each coordinate clipped to
+        ``[-guidance_clip, guidance_clip]`` if ``guidance_clip > 0``."""
         flat = x.detach().reshape(-1, x.shape[-1])
         s = self.score_fn(flat)
         if self.guidance_clip > 0:
-            norm = s.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-            s = s * (self.guidance_clip / norm).clamp(max=1.0)
+            s = s.clamp(-self.guidance_clip, self.guidance_clip)
         return s.detach().reshape(x.shape)
 
 

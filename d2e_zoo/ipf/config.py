@@ -50,7 +50,7 @@ class IPFConfig:
     max_log_var: float = 2.0
     state_scale: float = 1.0  # typical state magnitude: networks see x / state_scale
     score_guidance: bool = False  # sampler: forward drift += sigma2 * g(t) * grad log p1(x), g learned from 0
-    guidance_clip: float = 0.0  # clip the guidance score to this norm (0: no clipping)
+    guidance_clip: float = 0.0  # clip each coordinate of the guidance score to +-this (0: no clipping)
     log_z_init: str = "zero"  # sampler TB: "zero", or "batch" (-mean log w of the first batch)
 
     ipf_iterations: int = 10
