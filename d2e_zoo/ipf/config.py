@@ -9,7 +9,6 @@ from ..dynamics.reference import REFERENCE_KINDS
 from ..dynamics.time_grid import GRID_KINDS
 
 METHODS = ("d2d", "d2e", "e2e", "sampler")
-LOG_Z_INITS = ("zero", "batch")
 ENERGY_LOSSES = ("log_variance", "trajectory_balance", "reverse_kl")
 
 
@@ -51,7 +50,6 @@ class IPFConfig:
     state_scale: float = 1.0  # typical state magnitude: networks see x / state_scale
     score_guidance: bool = False  # sampler: forward drift += sigma2 * g(t) * grad log p1(x), g learned from 0
     guidance_clip: float = 0.0  # clip each coordinate of the guidance score to +-this (0: no clipping)
-    log_z_init: str = "zero"  # sampler TB: "zero", or "batch" (-mean log w of the first batch)
 
     ipf_iterations: int = 10
     backward_steps: int = 500
@@ -102,8 +100,6 @@ class IPFConfig:
         for name in ("ipf_iterations", "backward_steps", "forward_steps", "hidden", "depth", "buffer_size"):
             need(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         need(self.lr > 0, f"lr must be > 0, got {self.lr}")
-        need(self.log_z_init in LOG_Z_INITS,
-             f"unknown log_z_init {self.log_z_init!r}; valid: {', '.join(LOG_Z_INITS)}")
         need(self.guidance_clip >= 0, f"guidance_clip must be >= 0, got {self.guidance_clip}")
 
     def to_dict(self) -> dict:

@@ -351,9 +351,6 @@ class IPFTrainer:
         log_f = transition_log_probs(self.forward, states, self.grid).sum(0)
         log_w = self._sampler_log_w(states, log_f)
         if c.energy_loss == "trajectory_balance":
-            if c.log_z_init == "batch" and self.state.forward_steps_done == 0:
-                with torch.no_grad():  # start log Z at its optimum for the initial kernel
-                    self.log_z.fill_(float(-log_w.detach().mean()))
             return trajectory_balance_loss(log_w, self.log_z)
         return log_variance_loss(log_w)
 
