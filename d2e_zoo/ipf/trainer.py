@@ -134,61 +134,37 @@ class IPFTrainer:
                         for name, end in (("source", source), ("target", target))
                         if (end.has_density and not end.has_samples) or (name == "target" and method == "sampler")}
         self.state = TrainState()
+        self._budget: Optional[float] = None  # the current train() call's time budget
 
     # ------------------------------------------------------------------ public API --
     def train(self, max_seconds: Optional[float] = None, checkpoint_dir: Optional[str] = None,
               progress: bool = False, callback: Optional[Callable[["IPFTrainer"], None]] = None) -> TrainState:
         """Run (or resume) the IPF schedule until done or ``max_seconds`` of training have
-        passed. A checkpoint is written after every half-step when ``checkpoint_dir`` is
-        given; a non-finite loss restores the last good state and raises
-        :class:`NonFiniteLossError`."""
-        from .checkpoint import load_checkpoint, save_checkpoint
+        passed. After every completed half-step a checkpoint is written when
+        ``checkpoint_dir`` is given and ``callback(trainer)`` is called. A non-finite loss
+        restores the last completed half-step's state and raises :class:`NonFiniteLossError`."""
+        from .checkpoint import save_checkpoint
 
         c, st = self.config, self.state
         self._budget = max_seconds
-        start = time.perf_counter() - st.seconds
+        clock_start = time.perf_counter() - st.seconds
         good = self._snapshot()
         while st.iteration < c.ipf_iterations:
             phase = st.phase
             if phase == "backward" and self.method == "sampler":
                 st.phase = "forward"
                 continue
-            n_steps = c.backward_steps if phase == "backward" else c.forward_steps
-            bar = tqdm(range(n_steps), desc=f"IPF {st.iteration + 1}/{c.ipf_iterations} {phase}",
-                       disable=not progress, leave=False)
-            self._begin_half_step(phase)
-            out_of_time = False
-            for step in bar:
-                loss = self._train_step(phase)
-                if not math.isfinite(loss):
-                    self._restore(good, checkpoint_dir, load_checkpoint)
-                    raise NonFiniteLossError(
-                        f"non-finite loss ({loss}) at IPF iteration {st.iteration + 1}, {phase} step {step + 1}; "
-                        f"training stopped and the last good state was restored"
-                        + (f" from {checkpoint_dir}" if checkpoint_dir else ""))
-                if phase == "forward":
-                    st.forward_steps_done += 1
-                    if c.buffer_refresh_every and (step + 1) % c.buffer_refresh_every == 0:
-                        self._refresh_buffers()
-                else:
-                    st.backward_steps_done += 1
-                st.seconds = time.perf_counter() - start
-                if step % 50 == 0:
-                    st.history.append(StepRecord(st.iteration, phase, step, loss, st.seconds))
-                    bar.set_postfix(loss=f"{loss:.4g}")
-                if max_seconds is not None and st.seconds >= max_seconds:
-                    out_of_time = True
-                    break
-            if out_of_time:
+            loss = self._run_half_step(phase, clock_start, max_seconds, progress, good, checkpoint_dir)
+            if loss is None:
                 logger.info("time budget of %.0f s reached in IPF iteration %d (%s)", max_seconds,
                             st.iteration + 1, phase)
                 break
+            logger.info("IPF iteration %d %s half-step done, loss %.4g, %.1f s", st.iteration + 1, phase,
+                        loss, st.seconds)
             if phase == "backward":
                 st.phase = "forward"
             else:
                 st.phase, st.iteration = "backward", st.iteration + 1
-            logger.info("IPF iteration %d %s half-step done, loss %.4g, %.1f s", st.iteration + (phase == "backward"),
-                        phase, loss, st.seconds)
             good = self._snapshot()
             if checkpoint_dir:
                 save_checkpoint(self, checkpoint_dir)
@@ -196,14 +172,44 @@ class IPFTrainer:
                 callback(self)
         return st
 
+    def _run_half_step(self, phase, clock_start, max_seconds, progress, good, checkpoint_dir) -> Optional[float]:
+        """All gradient steps of one half-step; returns the last loss, or None when the time
+        budget ran out first."""
+        c, st = self.config, self.state
+        n_steps = c.backward_steps if phase == "backward" else c.forward_steps
+        bar = tqdm(range(n_steps), desc=f"IPF {st.iteration + 1}/{c.ipf_iterations} {phase}",
+                   disable=not progress, leave=False)
+        self._begin_half_step(phase)
+        loss = float("nan")
+        for step in bar:
+            loss = self._train_step(phase)
+            if not math.isfinite(loss):
+                self._restore(good)
+                raise NonFiniteLossError(
+                    f"non-finite loss ({loss}) at IPF iteration {st.iteration + 1}, {phase} step {step + 1}; "
+                    "training stopped and the last good state was restored"
+                    + (f" (also on disk in {checkpoint_dir})" if checkpoint_dir else ""))
+            if phase == "forward":
+                st.forward_steps_done += 1
+                if c.buffer_refresh_every and (step + 1) % c.buffer_refresh_every == 0:
+                    self._refresh_buffers()
+            else:
+                st.backward_steps_done += 1
+            st.seconds = time.perf_counter() - clock_start
+            if step % 50 == 0:
+                st.history.append(StepRecord(st.iteration, phase, step, loss, st.seconds))
+                bar.set_postfix(loss=f"{loss:.4g}")
+            if max_seconds is not None and st.seconds >= max_seconds:
+                return None
+        return loss
+
     @property
     def progress(self) -> float:
         """Fraction of the schedule done, in [0, 1] (drives the annealing): by IPF
         iterations, or by the time budget when one is set and runs out first."""
         c, st = self.config, self.state
         done = min(1.0, (st.iteration + (st.phase == "forward") * 0.5) / max(c.ipf_iterations - 1, 1))
-        budget = getattr(self, "_budget", None)
-        return max(done, min(1.0, st.seconds / budget)) if budget else done
+        return max(done, min(1.0, st.seconds / self._budget)) if self._budget else done
 
     @property
     def off_policy_fraction(self) -> float:
@@ -394,7 +400,7 @@ class IPFTrainer:
 
         return {k: v.clone() for k, v in self.state_tensors().items()}, copy.deepcopy(self.state)
 
-    def _restore(self, good, checkpoint_dir, load_checkpoint):
+    def _restore(self, good):
         tensors, state = good
         self.load_state_tensors(tensors)
         self.state = state
