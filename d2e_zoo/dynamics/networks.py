@@ -71,11 +71,17 @@ class DriftNet(nn.Module):
         if t_features is None:
             t_features = self.time_features(t)
         # functional calls: this runs K times per simulated batch, module overhead adds up
-        h = F.silu(F.linear(x / self.state_scale, self.input_x.weight, self.input_x.bias) + t_features)
+        if self.state_scale != 1.0:
+            x = x / self.state_scale
+        h = F.silu(F.linear(x, self.input_x.weight, self.input_x.bias) + t_features)
         for layer in self.hidden_layers:
             h = F.silu(F.linear(h, layer.weight, layer.bias))
         out = F.linear(h, self.head.weight, self.head.bias)
-        if not self.learn_variance:
-            return out * self.state_scale, None
-        drift, raw = out.chunk(2, dim=-1)
-        return drift * self.state_scale, self.max_log_var * torch.tanh(raw / self.max_log_var)
+        if self.learn_variance:
+            drift, raw = out.chunk(2, dim=-1)
+            log_var = self.max_log_var * torch.tanh(raw / self.max_log_var)
+        else:
+            drift, log_var = out, None
+        if self.state_scale != 1.0:
+            drift = drift * self.state_scale
+        return drift, log_var

@@ -53,6 +53,8 @@ class ReferenceProcess:
     def transition(self, x: torch.Tensor, dt: torch.Tensor):
         """Forward kernel mean ``(N, d)`` and variance ``(N, 1)`` over a step ``dt``."""
         a, c = self._decay_and_var(dt)
+        if self.alpha == 0.0:  # Brownian: the mean is x itself (skips a multiply per step)
+            return x, c[..., None]
         return a[..., None] * x, c[..., None]
 
     def step_variance(self, dt: torch.Tensor) -> torch.Tensor:
