@@ -58,6 +58,7 @@ class IPFConfig:
     lr: float = 1e-3
     lr_log_z: float = 1e-1
     grad_clip: float = 100.0
+    pool_batches: int = 16  # batches of the frozen kernel's trajectories simulated at once
     seed: int = 0
 
     energy_loss: str = "log_variance"
@@ -97,7 +98,8 @@ class IPFConfig:
         for name in ("off_policy_start", "off_policy_end"):
             v = getattr(self, name)
             need(0.0 <= v <= 1.0, f"{name} must be in [0, 1], got {v}")
-        for name in ("ipf_iterations", "backward_steps", "forward_steps", "hidden", "depth", "buffer_size"):
+        for name in ("ipf_iterations", "backward_steps", "forward_steps", "hidden", "depth", "buffer_size",
+                     "pool_batches"):
             need(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         need(self.lr > 0, f"lr must be > 0, got {self.lr}")
         need(self.guidance_clip >= 0, f"guidance_clip must be >= 0, got {self.guidance_clip}")

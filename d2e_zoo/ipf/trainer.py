@@ -135,6 +135,9 @@ class IPFTrainer:
                         if (end.has_density and not end.has_samples) or (name == "target" and method == "sampler")}
         self.state = TrainState()
         self._budget: Optional[float] = None  # the current train() call's time budget
+        # trajectories of the kernel that is frozen during the current half-step, simulated
+        # in blocks (see _frozen_trajectories); emptied whenever that kernel or a buffer changes
+        self._pools: dict = {}
 
     # ------------------------------------------------------------------ public API --
     def train(self, max_seconds: Optional[float] = None, checkpoint_dir: Optional[str] = None,
@@ -251,6 +254,7 @@ class IPFTrainer:
         """Feed each energy end's buffer with fresh terminal states of the process heading
         there, then move the whole buffer with MALA towards that end's density."""
         c = self.config
+        self._pools.clear()  # pooled trajectories started from the old buffer states
         for end in ("source", "target"):  # e2e: the source buffer must exist to start the forward
             buf = self.buffers.get(end)
             if buf is None:
@@ -266,8 +270,23 @@ class IPFTrainer:
             self._fill_buffer(end, x, first)
 
     def _begin_half_step(self, phase: str):
+        self._pools.clear()
         if self.buffers and (phase == "forward" or self.method == "e2e"):
             self._refresh_buffers()
+
+    def _frozen_trajectories(self, key: str, kernel, start_states: Callable[[int], torch.Tensor],
+                             n: int) -> torch.Tensor:
+        """``n`` trajectories (``(K+1, n, d)``) of ``kernel``, which the current half-step does
+        not train. They are simulated ``pool_batches`` batches at a time, so the per-step cost
+        of running K small network calls is paid once per block rather than once per
+        gradient step; the distribution is the same as simulating each batch fresh."""
+        pool = self._pools.get(key)
+        if pool is None or pool.shape[1] < n:
+            m = max(n, self.config.batch_size) * self.config.pool_batches
+            fresh = simulate(kernel, start_states(m), self.grid, self.generator).states
+            pool = fresh if pool is None else torch.cat([pool, fresh], dim=1)
+        self._pools[key] = pool[:, n:]
+        return pool[:, :n]
 
     def _train_step(self, phase: str) -> float:
         if self.method == "sampler":
@@ -292,11 +311,10 @@ class IPFTrainer:
     def _maximum_likelihood_loss(self, phase: str) -> torch.Tensor:
         """Fit the trained kernel to the other process started at the matched end's samples."""
         n = self.config.batch_size
-        if phase == "forward":
-            traj = simulate(self.backward, self.target.sample(n, self.generator), self.grid, self.generator)
-            return maximum_likelihood_loss(transition_log_probs(self.forward, traj.states, self.grid))
-        traj = simulate(self.forward, self.source.sample(n, self.generator), self.grid, self.generator)
-        return maximum_likelihood_loss(transition_log_probs(self.backward, traj.states, self.grid))
+        train, other, matched = ((self.forward, self.backward, self.target) if phase == "forward"
+                                 else (self.backward, self.forward, self.source))
+        states = self._frozen_trajectories("ml", other, lambda m: matched.sample(m, self.generator), n)
+        return maximum_likelihood_loss(transition_log_probs(train, states, self.grid))
 
     def _energy_loss(self, phase: str) -> torch.Tensor:
         """Grouped log-variance loss for the half-step matching an energy end."""
@@ -309,8 +327,9 @@ class IPFTrainer:
         n_off = int(round(self.off_policy_fraction * groups))
         starts, reused = [], None
         if n_off > 0:
-            x_matched = self.buffers[matched_end].sample(n_off, self.generator)
-            reused = simulate(other, x_matched, self.grid, self.generator).states
+            buffer = self.buffers[matched_end]
+            reused = self._frozen_trajectories("off_policy", other, lambda m: buffer.sample(m, self.generator),
+                                               n_off)
             starts.append(reused[0] if fwd else reused[-1])
         if groups - n_off > 0:
             starts.append(self._start_states(start_end, groups - n_off))
