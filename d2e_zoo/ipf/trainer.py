@@ -138,6 +138,9 @@ class IPFTrainer:
         # trajectories of the kernel that is frozen during the current half-step, simulated
         # in blocks (see _frozen_trajectories); emptied whenever that kernel or a buffer changes
         self._pools: dict = {}
+        # called with the optimizer's parameters after every backward pass, before
+        # clipping: multi-process training averages gradients across processes here
+        self.grad_hook: Optional[Callable[[list], None]] = None
 
     # ------------------------------------------------------------------ public API --
     def train(self, max_seconds: Optional[float] = None, checkpoint_dir: Optional[str] = None,
@@ -304,6 +307,8 @@ class IPFTrainer:
         if not math.isfinite(value):
             return value
         loss.backward()
+        if self.grad_hook is not None:
+            self.grad_hook([p for group in optimizer.param_groups for p in group["params"]])
         torch.nn.utils.clip_grad_norm_(kernel.parameters(), self.config.grad_clip)
         optimizer.step()
         return value

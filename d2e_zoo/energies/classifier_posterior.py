@@ -1,0 +1,121 @@
+"""The classifier posterior in a generator's latent space (DESIGN.md sections 1 and 4).
+
+    p1(z) ∝ N(z; 0, I) p_T(C | G(z)),   p_T(C | x) = sum_{c in C} softmax(logits(x) / T)_c
+
+Because ``p_T(C | x) <= 1`` the posterior can be sampled exactly by rejection: draw
+``z ~ N(0, I)`` and accept with probability ``p_T(C | G(z))``. The same draws estimate the
+normaliser ``Z = E_{N(0, I)}[p_T(C | G(z))]`` (so ``log p1(z) = log_prob(z) - log Z``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Optional, Sequence
+
+import torch
+
+from ..endpoints.base import Endpoint, EndpointError, gaussian_log_prob
+
+NUM_CLASSES = 10
+
+
+def parse_classes(classes, what: str = "target classes") -> tuple[int, ...]:
+    """Validate a set of digit classes: ``"even"``, ``"odd"``, ``"3"``, ``"3,8"`` or an
+    iterable of ints in 0..9. Returns a sorted tuple."""
+    named = {"even": (0, 2, 4, 6, 8), "odd": (1, 3, 5, 7, 9), "all": tuple(range(NUM_CLASSES))}
+    if isinstance(classes, str):
+        key = classes.strip().lower()
+        if key in named:
+            return named[key]
+        try:
+            classes = [int(c) for c in key.split(",") if c.strip()]
+        except ValueError:
+            raise EndpointError(f"invalid {what} {classes!r}: use 'even', 'odd', 'all' or digits 0-9 "
+                                "separated by commas") from None
+    try:
+        out = tuple(sorted({int(c) for c in classes}))
+    except (TypeError, ValueError):
+        raise EndpointError(f"invalid {what} {classes!r}: expected digits 0-9") from None
+    if not out:
+        raise EndpointError(f"{what} must not be empty; valid classes are 0-9")
+    bad = [c for c in out if not 0 <= c < NUM_CLASSES]
+    if bad:
+        raise EndpointError(f"{what} {bad} outside the valid range 0-9")
+    return out
+
+
+class ClassifierPosterior(Endpoint):
+    """``p1(z) ∝ N(z; 0, I) p_T(C | G(z))`` over latents ``z: (N, d)``.
+
+    Args:
+        generator: latent ``(N, d)`` -> image ``(N, 1, 28, 28)``; needs ``latent_dim``.
+        classifier: image -> ``(N, 10)`` logits.
+        target_classes: the class set C (see :func:`parse_classes`).
+        temperature: T > 0; logits are divided by T (T < 1 sharpens).
+        chunk_size: latents pushed through G and the classifier at once.
+    """
+
+    def __init__(self, generator, classifier, target_classes, temperature: float = 1.0,
+                 chunk_size: int = 4096, name: Optional[str] = None):
+        self.classes = parse_classes(target_classes)
+        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+            raise EndpointError(f"temperature must be a finite number > 0, got {temperature!r}")
+        super().__init__(generator.latent_dim, name or f"posterior{list(self.classes)}@T={temperature:g}")
+        self.generator, self.classifier = generator.eval(), classifier.eval()
+        for p in list(generator.parameters()) + list(classifier.parameters()):
+            p.requires_grad_(False)
+        self.temperature = float(temperature)
+        self.chunk_size = int(chunk_size)
+        self._mask = torch.zeros(NUM_CLASSES, dtype=torch.bool)
+        self._mask[list(self.classes)] = True
+
+    def log_likelihood(self, z: torch.Tensor) -> torch.Tensor:
+        """``log p_T(C | G(z))``, shape ``(N,)`` (differentiable in z)."""
+        parts = []
+        for i in range(0, z.shape[0], self.chunk_size):
+            logits = self.classifier(self.generator(z[i:i + self.chunk_size])) / self.temperature
+            parts.append(torch.logsumexp(logits[:, self._mask.to(logits.device)], -1) - torch.logsumexp(logits, -1))
+        return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+    def _log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return gaussian_log_prob(z, torch.zeros((), device=z.device), 1.0) + self.log_likelihood(z)
+
+    def energy(self, z: torch.Tensor) -> torch.Tensor:
+        """``U(z) = -log p1~(z)``, shape ``(N,)``."""
+        return -self.log_prob(z)
+
+    @torch.no_grad()
+    def _sample(self, n: int, generator: Optional[torch.Generator]) -> torch.Tensor:
+        """Exact posterior samples by rejection from the prior."""
+        return self.rejection_sample(n, generator)[0]
+
+    @torch.no_grad()
+    def rejection_sample(self, n: int, generator: Optional[torch.Generator] = None, max_proposals: int = 10_000_000):
+        """``(samples: (n, d), acceptance_rate)``: exact draws from p1 by rejection."""
+        accepted, proposed, total = [], 0, 0
+        while total < n:
+            m = min(max(4 * (n - total), 4096), self.chunk_size * 16)
+            z = torch.randn(m, self.dim, generator=generator)
+            u = torch.rand(m, generator=generator)
+            keep = u.log() < self.log_likelihood(z)
+            accepted.append(z[keep])
+            total += int(keep.sum())
+            proposed += m
+            if proposed >= max_proposals and total < n:
+                raise EndpointError(f"rejection sampling accepted only {total} of {proposed} proposals for "
+                                    f"'{self.name}': the target has too little prior mass")
+        return torch.cat(accepted)[:n], total / proposed
+
+    @torch.no_grad()
+    def estimate_log_z(self, n: int = 100_000, generator: Optional[torch.Generator] = None) -> tuple[float, float]:
+        """Monte Carlo ``log Z = log E_{N(0,I)}[p_T(C | G(z))]`` and its standard error (delta method)."""
+        z = torch.randn(n, self.dim, generator=generator)
+        p = self.log_likelihood(z).exp().double()
+        mean = p.mean().item()
+        return math.log(mean), (p.std().item() / math.sqrt(n)) / mean
+
+    def class_probabilities(self, z: torch.Tensor) -> torch.Tensor:
+        """The energy classifier's class probabilities at T=1 for latents ``z``: ``(N, 10)``."""
+        with torch.no_grad():
+            return torch.cat([self.classifier(self.generator(z[i:i + self.chunk_size])).softmax(-1)
+                              for i in range(0, z.shape[0], self.chunk_size)])

@@ -1,0 +1,191 @@
+"""Evaluate a zoo entry: ``python -m d2e_zoo.evaluate NAME [--num-samples N] [--json]``.
+
+For a bridge (DESIGN.md section 4):
+
+* judge precision: fraction of translated images the judge (``mnist-judge``, never the
+  energy's classifier) assigns to the target set; the same for exact posterior samples;
+* class mix of translated samples versus exact posterior samples (rejection sampling),
+  both labelled by the energy's classifier, and their total-variation distance;
+* transport cost E||z1 - z0||^2 of the bridge versus rejection sampling (which ignores z0);
+* ELBO / EUBO (from the forward and backward kernels) versus log Z = log E[p_T(C | G(z))];
+* samples per second (translate and decode, K = training steps).
+
+For a generator: the judge's class mix of generated images and its mean confidence.
+For a classifier or the judge: test accuracy on the MNIST test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from typing import Optional
+
+import torch
+
+from .data import load_mnist
+from .energies import ClassifierPosterior
+from .zoo import get_entry, list_models, load
+from .zoo.loading import ZooLoadError
+from .zoo.registry import UnknownModelError
+
+logger = logging.getLogger(__name__)
+JUDGE = "mnist-judge"
+
+
+@torch.no_grad()
+def classify(model, images: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """Softmax probabilities ``(N, 10)`` of ``model`` on images ``(N, 1, 28, 28)``."""
+    model.eval()
+    return torch.cat([model(images[i:i + chunk]).softmax(-1) for i in range(0, len(images), chunk)])
+
+
+def class_mix(labels: torch.Tensor) -> list[float]:
+    return (torch.bincount(labels, minlength=10).double() / len(labels)).tolist()
+
+
+def total_variation(p: list[float], q: list[float]) -> float:
+    return 0.5 * sum(abs(a - b) for a, b in zip(p, q))
+
+
+@torch.no_grad()
+def evaluate_generator(generator, judge, num_samples: int = 10_000, seed: int = 0) -> dict:
+    z = torch.randn(num_samples, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
+    probs = classify(judge, torch.cat([generator(z[i:i + 4096]) for i in range(0, num_samples, 4096)]))
+    mix = class_mix(probs.argmax(-1))
+    return {"judge_class_mix": mix, "min_class_fraction": min(mix), "max_class_fraction": max(mix),
+            "judge_confidence": probs.max(-1).values.mean().item(), "num_samples": num_samples}
+
+
+def evaluate_classifier(model, source: str = "auto") -> dict:
+    test = load_mnist("test", source)
+    probs = classify(model, test.images)
+    return {"test_accuracy": (probs.argmax(-1) == test.labels).double().mean().item(), "test_set": test.source,
+            "num_test": len(test)}
+
+
+def _path_log_weights(pipe, states: torch.Tensor, source_log_prob) -> torch.Tensor:
+    """``log w = log p1~(z_K) + sum log p_b - log p0(z_0) - sum log p_f`` per trajectory
+    (``states``: ``(K+1, N, d)`` on the pipeline's current grid): E_fwd[log w] <= log Z <= E_bwd[log w]."""
+    sch = pipe.scheduler
+    log_w = pipe.energy.log_prob(states[-1]) - source_log_prob(states[0])
+    for k in range(sch.num_inference_steps):
+        z, z_next = states[k], states[k + 1]
+        log_w = log_w - sch.log_prob(pipe.bridge(z, sch.timesteps[k]), k, z, z_next)
+        mean, var = sch.backward_mean_var(pipe.backward_bridge(z_next, sch.times[k + 1]), k, z_next)
+        log_w = log_w + _gauss(z, mean, var)
+    return log_w
+
+
+def _gauss(x, mean, var):
+    var = var.expand_as(mean)
+    return -0.5 * (((x - mean) ** 2) / var + var.log() + math.log(2 * math.pi)).sum(-1)
+
+
+@torch.no_grad()
+def _backward_paths(pipe, z_last: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    sch = pipe.scheduler
+    states = [z_last]
+    z = z_last
+    for k in reversed(range(sch.num_inference_steps)):
+        mean, var = sch.backward_mean_var(pipe.backward_bridge(z, sch.times[k + 1]), k, z)
+        z = mean + var.sqrt() * torch.randn(z.shape, generator=generator)
+        states.append(z)
+    return torch.stack(states[::-1])
+
+
+@torch.no_grad()
+def evaluate_bridge(pipe, judge, num_samples: int = 4000, seed: int = 0, log_z_samples: int = 100_000) -> dict:
+    """All bridge metrics (see the module docstring) on ``num_samples`` samples."""
+    g = torch.Generator().manual_seed(seed)
+    target, source = pipe.energy, pipe.source_energy
+    targets = list(pipe.target_classes)
+    # speed: translate + decode, training K, after a warm-up call
+    pipe(num_samples=64, generator=torch.Generator().manual_seed(seed + 1), progress=False)
+    t0 = time.perf_counter()
+    out = pipe(num_samples=num_samples, generator=g, return_trajectory=True, progress=False)
+    seconds = time.perf_counter() - t0
+    exact, acceptance = target.rejection_sample(num_samples, g)
+    exact_images = pipe.decode(exact)
+    judge_bridge = classify(judge, out.images).argmax(-1)
+    judge_exact = classify(judge, exact_images).argmax(-1)
+    mix_bridge = class_mix(classify(pipe.classifier, out.images).argmax(-1))
+    mix_exact = class_mix(classify(pipe.classifier, exact_images).argmax(-1))
+    independent_z0 = pipe.sample_source(num_samples, g)  # rejection sampling ignores z0
+    log_z, log_z_se = target.estimate_log_z(log_z_samples, g)
+    if source is None:
+        source_log_prob = lambda z: -0.5 * (z**2).sum(-1) - 0.5 * z.shape[1] * math.log(2 * math.pi)  # noqa: E731
+    else:
+        log_z0, _ = source.estimate_log_z(log_z_samples, g)
+        source_log_prob = lambda z: source.log_prob(z) - log_z0  # noqa: E731
+    elbo = _path_log_weights(pipe, out.trajectory, source_log_prob)
+    eubo = _path_log_weights(pipe, _backward_paths(pipe, exact, g), source_log_prob)
+    in_target = lambda labels: torch.isin(labels, torch.tensor(targets)).double().mean().item()  # noqa: E731
+    return {
+        "name": getattr(getattr(pipe, "zoo_info", None), "name", None),
+        "target_classes": targets,
+        "temperature": pipe.temperature,
+        "num_samples": num_samples,
+        "judge_precision": in_target(judge_bridge),
+        "judge_precision_exact": in_target(judge_exact),
+        "class_mix_bridge": mix_bridge,
+        "class_mix_exact": mix_exact,
+        "tv_class_mix": total_variation(mix_bridge, mix_exact),
+        "transport_cost": ((out.latents - out.initial_latents) ** 2).sum(-1).mean().item(),
+        "transport_cost_rejection": ((exact - independent_z0) ** 2).sum(-1).mean().item(),
+        "log_z": log_z,
+        "log_z_stderr": log_z_se,
+        "elbo": elbo.mean().item(),
+        "eubo": eubo.mean().item(),
+        "rejection_acceptance": acceptance,
+        "samples_per_second": num_samples / seconds,
+        "seconds_per_1000": 1000 * seconds / num_samples,
+    }
+
+
+def evaluate(name: str, num_samples: Optional[int] = None, seed: int = 0) -> dict:
+    """Metrics for any zoo entry by name."""
+    entry = get_entry(name)
+    if entry.kind in ("classifier", "judge"):
+        return {"name": name, "kind": entry.kind, **evaluate_classifier(load(name))}
+    judge = load(JUDGE)
+    if entry.kind == "bridge":
+        return {"kind": "bridge", **evaluate_bridge(load(name), judge, num_samples or 4000, seed)}
+    return {"name": name, "kind": "generator", **evaluate_generator(load(name), judge, num_samples or 10_000, seed)}
+
+
+def _format(metrics: dict) -> str:
+    lines = []
+    for k, v in metrics.items():
+        if isinstance(v, float):
+            v = f"{v:.4f}"
+        elif isinstance(v, list) and v and isinstance(v[0], float):
+            v = "[" + ", ".join(f"{x:.3f}" for x in v) + "]"
+        lines.append(f"{k:28s} {v}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", help="zoo name (see d2e_zoo.list_models())")
+    p.add_argument("--num-samples", type=int, default=None, help="samples to draw (default 4000 bridges, "
+                   "10000 generators)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if args.num_samples is not None and args.num_samples < 1:
+        p.error("--num-samples must be >= 1")
+    try:
+        metrics = evaluate(args.name, args.num_samples, args.seed)
+    except (UnknownModelError, ZooLoadError) as e:
+        p.error(str(e))
+    print(json.dumps(metrics) if args.json else _format(metrics))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""Neural networks of the zoo, each a diffusers ``ModelMixin`` + ``ConfigMixin`` (so each
+has ``save_pretrained`` / ``from_pretrained`` with safetensors weights and a JSON config).
+
+* :class:`MLPGenerator` - latent ``(N, d)`` -> image ``(N, 1, 28, 28)`` in [0, 1] (GAN generator).
+* :class:`MLPDiscriminator` - image -> logit (GAN training only, not bundled).
+* :class:`MLPVAE` - encoder image -> (mean, log-variance) and decoder latent -> image.
+* :class:`MLPClassifier` - image -> 10 logits; defines the classifier energies.
+* :class:`CNNJudge` - a small CNN, image -> 10 logits; used only to evaluate.
+* :class:`BridgeDriftModel` - the forward kernel of a trained bridge (drift and log-variance).
+"""
+
+from .bridge import BridgeDriftModel
+from .classifier import CNNJudge, MLPClassifier
+from .generator import MLPDiscriminator, MLPGenerator
+from .vae import MLPVAE
+
+__all__ = ["BridgeDriftModel", "CNNJudge", "MLPClassifier", "MLPDiscriminator", "MLPGenerator", "MLPVAE"]

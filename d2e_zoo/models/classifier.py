@@ -1,0 +1,46 @@
+"""Digit classifiers: the MLP whose softmax defines the energies, and the CNN judge."""
+
+from __future__ import annotations
+
+import torch
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
+from torch import nn
+
+from .common import IMAGE_PIXELS, check_images, mlp
+
+CLASS_NAMES = tuple(str(d) for d in range(10))
+
+
+class MLPClassifier(ModelMixin, ConfigMixin):
+    """``(N, 1, 28, 28)`` in [0, 1] -> ``(N, 10)`` logits. Smooth (SiLU) so that the energy
+    ``-log p(C | G(z))`` has well-behaved gradients for Langevin and the bridge."""
+
+    @register_to_config
+    def __init__(self, hidden: tuple = (512, 256), dropout: float = 0.2, num_classes: int = 10):
+        super().__init__()
+        self.net = mlp([IMAGE_PIXELS, *hidden, num_classes], activation=nn.SiLU, dropout=dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = check_images(x, type(self).__name__)
+        return self.net(x.reshape(-1, IMAGE_PIXELS) * 2 - 1)
+
+
+class CNNJudge(ModelMixin, ConfigMixin):
+    """A small CNN ``(N, 1, 28, 28) -> (N, 10)`` logits: a different architecture and seed
+    from :class:`MLPClassifier`, used only to evaluate, never as an energy."""
+
+    @register_to_config
+    def __init__(self, channels: tuple = (32, 64), hidden: int = 128, dropout: float = 0.3, num_classes: int = 10):
+        super().__init__()
+        c1, c2 = channels
+        self.features = nn.Sequential(
+            nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),    # 14x14
+            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # 7x7
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(c2 * 49, hidden), nn.ReLU(),
+                                  nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = check_images(x, type(self).__name__)
+        return self.head(self.features(x * 2 - 1))

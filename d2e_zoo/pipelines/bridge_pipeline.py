@@ -1,0 +1,170 @@
+"""The inference entry point of a trained bridge: a diffusers ``DiffusionPipeline``.
+
+Components (each saved by ``save_pretrained`` as safetensors + JSON config):
+
+* ``bridge``: :class:`~d2e_zoo.models.BridgeDriftModel`, the learned forward kernel;
+* ``backward_bridge``: the learned backward kernel (used for ELBO / EUBO evaluation);
+* ``scheduler``: :class:`BridgeScheduler`, the time grid and reference process;
+* ``generator``: latent ``(N, d)`` -> image ``(N, 1, 28, 28)`` in [0, 1] (GAN generator or VAE);
+* ``classifier``: image -> ``(N, 10)`` logits (defines the energy).
+
+Config (in ``model_index.json``): ``target_classes``, ``temperature`` T, and
+``source_classes`` (None: the source is the prior N(0, I); else the bridge is
+energy-to-energy, starting from the posterior of those classes).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import List, Optional
+
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.utils import BaseOutput
+
+from ..energies import ClassifierPosterior, parse_classes
+from ..models.common import ShapeError, check_latents
+
+
+@dataclass
+class BridgePipelineOutput(BaseOutput):
+    """Result of a bridge pipeline call.
+
+    Attributes:
+        images: ``(N, 1, 28, 28)`` float in [0, 1], the translated images G(z1).
+        initial_latents: ``(N, d)`` z0.
+        latents: ``(N, d)`` z1.
+        trajectory: ``(K+1, N, d)`` latents at every grid time (only when asked for).
+        times: ``(K+1,)`` the grid times.
+        seconds: wall-clock time of the call.
+    """
+
+    images: torch.Tensor
+    initial_latents: torch.Tensor
+    latents: torch.Tensor
+    trajectory: Optional[torch.Tensor] = None
+    times: Optional[torch.Tensor] = None
+    seconds: float = 0.0
+
+
+class D2EBridgePipeline(DiffusionPipeline):
+    """Data-free translation in a generator's latent space by a learned Schrödinger bridge.
+
+    ``pipe(num_samples=N, generator=torch.Generator().manual_seed(s))`` draws z0 from the
+    source, runs the learned forward SDE for ``num_inference_steps`` steps (default: the
+    training K) and decodes z1. Pass ``latents`` (``(N, d)``) to translate given z0.
+    """
+
+    model_cpu_offload_seq = "bridge->generator"
+    _optional_components = ["backward_bridge"]
+
+    def __init__(self, bridge, scheduler, generator, classifier, backward_bridge=None,
+                 target_classes: List[int] = (0,), temperature: float = 1.0,
+                 source_classes: Optional[List[int]] = None):
+        super().__init__()
+        self.register_modules(bridge=bridge, backward_bridge=backward_bridge, scheduler=scheduler,
+                              generator=generator, classifier=classifier)
+        target = list(parse_classes(target_classes))
+        source = None if source_classes is None else list(parse_classes(source_classes, "source classes"))
+        self.register_to_config(target_classes=target, temperature=float(temperature), source_classes=source)
+        self._energies: dict = {}
+
+    # ---------------------------------------------------------------- properties --
+    @property
+    def latent_dim(self) -> int:
+        return self.bridge.config.dim
+
+    @property
+    def target_classes(self) -> tuple:
+        return tuple(self.config.target_classes)
+
+    @property
+    def source_classes(self) -> Optional[tuple]:
+        return None if self.config.source_classes is None else tuple(self.config.source_classes)
+
+    @property
+    def temperature(self) -> float:
+        return float(self.config.temperature)
+
+    def _posterior(self, classes) -> ClassifierPosterior:
+        key = tuple(classes)
+        if key not in self._energies:
+            self._energies[key] = ClassifierPosterior(self.generator, self.classifier, key, self.temperature)
+        return self._energies[key]
+
+    @property
+    def energy(self) -> ClassifierPosterior:
+        """The target p1(z) ∝ N(z; 0, I) p_T(C | G(z)) as an endpoint (``log_prob``, ``energy``,
+        exact ``sample`` by rejection)."""
+        return self._posterior(self.target_classes)
+
+    @property
+    def source_energy(self) -> Optional[ClassifierPosterior]:
+        """The source posterior of an energy-to-energy bridge (None when the source is N(0, I))."""
+        return None if self.source_classes is None else self._posterior(self.source_classes)
+
+    # ----------------------------------------------------------------- sampling --
+    def sample_source(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """z0 ``(n, d)`` from the source: N(0, I), or the source posterior (exact, by rejection)."""
+        if self.source_energy is not None:
+            return self.source_energy.sample(n, generator)
+        return torch.randn(n, self.latent_dim, generator=generator)
+
+    @torch.no_grad()
+    def run_bridge(self, latents: torch.Tensor, num_inference_steps: Optional[int] = None,
+                   generator: Optional[torch.Generator] = None, return_trajectory: bool = False,
+                   progress: bool = True):
+        """Run the forward SDE from ``latents`` (``(N, d)``); returns ``(z1, trajectory or None)``."""
+        self.scheduler.set_timesteps(num_inference_steps)
+        z = latents.to(self.device, torch.float32)
+        states = [z] if return_trajectory else None
+        steps = range(self.scheduler.num_inference_steps)
+        for k in (self.progress_bar(steps) if progress else steps):
+            out = self.bridge(z, self.scheduler.timesteps[k].to(z))
+            z = self.scheduler.step(out, k, z, generator=generator).next_sample
+            if return_trajectory:
+                states.append(z)
+        return z, (torch.stack(states) if return_trajectory else None)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor, chunk_size: int = 4096) -> torch.Tensor:
+        """Images ``(N, 1, 28, 28)`` in [0, 1] for latents ``(N, d)``."""
+        return torch.cat([self.generator(latents[i:i + chunk_size]) for i in range(0, len(latents), chunk_size)])
+
+    @torch.no_grad()
+    def __call__(self, num_samples: Optional[int] = None, generator: Optional[torch.Generator] = None,
+                 latents: Optional[torch.Tensor] = None, num_inference_steps: Optional[int] = None,
+                 return_trajectory: bool = False, decode: bool = True, progress: bool = True,
+                 return_dict: bool = True):
+        """Translate ``num_samples`` source latents (or the given ``latents``) into the target.
+
+        Args:
+            num_samples: how many samples (default 16, or ``len(latents)``).
+            generator: a ``torch.Generator`` for reproducible noise.
+            latents: ``(N, d)`` starting latents z0; drawn from the source if None.
+            num_inference_steps: number of SDE steps (default: the training K).
+            return_trajectory: also return the ``(K+1, N, d)`` latent path.
+            decode: decode z1 to images (``images`` is then set, else an empty tensor).
+            progress: show a progress bar over the steps.
+        """
+        start = time.perf_counter()
+        if latents is None:
+            n = 16 if num_samples is None else num_samples
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ValueError(f"num_samples must be a positive integer, got {n!r}")
+            latents = self.sample_source(n, generator)
+        else:
+            latents = check_latents(latents, self.latent_dim, type(self).__name__)
+            if num_samples is not None and num_samples != latents.shape[0]:
+                raise ShapeError(f"num_samples={num_samples} but {latents.shape[0]} latents were given")
+            if not torch.isfinite(latents).all():
+                raise ValueError("latents contain NaN or infinite values")
+        z1, traj = self.run_bridge(latents, num_inference_steps, generator, return_trajectory, progress)
+        images = self.decode(z1) if decode else torch.empty(0)
+        out = BridgePipelineOutput(images=images.cpu(), initial_latents=latents.cpu(), latents=z1.cpu(),
+                                   trajectory=None if traj is None else traj.cpu(),
+                                   times=self.scheduler.times.clone(), seconds=time.perf_counter() - start)
+        return out if return_dict else (out.images,)
+
+

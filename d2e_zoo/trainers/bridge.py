@@ -1,0 +1,121 @@
+"""Train a latent bridge (data-to-energy or energy-to-energy IPF) from a recipe and export
+it as a :class:`~d2e_zoo.pipelines.D2EBridgePipeline`.
+
+Recipe sections: ``[bridge]`` with ``generator`` and ``classifier`` (zoo names or paths),
+``target`` (``"even"``, ``"3"``, ...), optional ``source`` (a class set: energy-to-energy),
+``temperature`` and ``max_seconds`` (a safety cap on training time); ``[ipf]`` with
+:class:`~d2e_zoo.ipf.IPFConfig` fields. Several processes each run the same IPF schedule
+with their own random streams and average gradients at every step.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import torch
+
+from ..endpoints.toy import Gaussian
+from ..energies import ClassifierPosterior
+from ..ipf.checkpoint import load_checkpoint
+from ..ipf.config import IPFConfig
+from ..ipf.trainer import IPFTrainer
+from ..models import BridgeDriftModel
+from ..pipelines import BridgeScheduler, D2EBridgePipeline
+from .build import write_training_info
+from .loop import average_gradients
+from .recipe import RecipeError
+
+logger = logging.getLogger(__name__)
+
+SHARED_COMPONENTS = ("generator", "classifier")  # bundled once, referenced by name
+
+
+def bridge_endpoints(recipe: dict, generator, classifier):
+    """``(source, target)`` endpoints of a bridge recipe: N(0, I) (samples) or a source
+    posterior (energy), and the target classifier posterior (energy)."""
+    b = recipe["bridge"]
+    target = ClassifierPosterior(generator, classifier, b["target"], b.get("temperature", 1.0))
+    if b.get("source") is None:
+        source = Gaussian(dim=generator.latent_dim, std=1.0, name="prior")
+    else:
+        source = ClassifierPosterior(generator, classifier, b["source"], b.get("temperature", 1.0)).energy_view()
+    return source, target
+
+
+def make_pipeline(trainer: IPFTrainer, generator, classifier, recipe: dict) -> D2EBridgePipeline:
+    """Wrap a trained :class:`IPFTrainer`'s kernels into a pipeline."""
+    c, b = trainer.config, recipe["bridge"]
+    scheduler = BridgeScheduler(num_train_timesteps=c.num_steps, t_max=c.t_max, grid=c.grid, reference=c.reference,
+                                sigma2=c.sigma2, alpha=c.alpha, source_std=c.source_std)
+    target = ClassifierPosterior(generator, classifier, b["target"]).classes
+    source = None if b.get("source") is None else ClassifierPosterior(generator, classifier, b["source"]).classes
+    return D2EBridgePipeline(bridge=BridgeDriftModel.from_drift_net(trainer.forward.net),
+                             backward_bridge=BridgeDriftModel.from_drift_net(trainer.backward.net),
+                             scheduler=scheduler, generator=generator, classifier=classifier,
+                             target_classes=list(target), temperature=float(b.get("temperature", 1.0)),
+                             source_classes=None if source is None else list(source))
+
+
+def save_bridge(pipe: D2EBridgePipeline, out_dir: Path, shared: bool = True):
+    """``save_pretrained`` the pipeline; with ``shared`` the generator and classifier
+    folders are left out (the zoo bundles them once and passes them in at load time)."""
+    pipe.save_pretrained(out_dir)
+    if shared:
+        for name in SHARED_COMPONENTS:
+            shutil.rmtree(out_dir / name, ignore_errors=True)
+
+
+def run_bridge_recipe(recipe: dict, accelerator, run_dir: Path, resume=None) -> dict:
+    from ..zoo.loading import load_component
+
+    b = recipe.get("bridge")
+    if not b or "target" not in b or "generator" not in b or "classifier" not in b:
+        raise RecipeError(f"bridge recipe {recipe['name']!r} needs a [bridge] table with generator, classifier "
+                          "and target")
+    torch.set_num_threads(int(b.get("threads", 1)))  # small networks: one thread is fastest
+    generator, classifier = load_component(b["generator"]), load_component(b["classifier"])
+    source, target = bridge_endpoints(recipe, generator, classifier)
+    try:
+        config = IPFConfig(**{**recipe.get("ipf", {}), "seed": int(recipe["seed"])})
+    except TypeError as e:
+        raise RecipeError(f"recipe {recipe['name']!r} [ipf]: {e}") from None
+    trainer = IPFTrainer(source, target.energy_view(), config)
+    if accelerator.num_processes > 1:
+        trainer.grad_hook = lambda params: average_gradients(accelerator, params)
+        trainer.generator.manual_seed(config.seed + 1000 * accelerator.process_index)
+    ckpt = run_dir / "checkpoint"
+    if resume:
+        path = ckpt if resume == "latest" else Path(resume)
+        if path.is_dir():
+            load_checkpoint(trainer, str(path))
+            logger.info("resumed bridge %s from %s (IPF iteration %d)", recipe["name"], path,
+                        trainer.state.iteration)
+        else:
+            logger.info("no checkpoint at %s: starting from scratch", path)
+
+    def log(tr: IPFTrainer):
+        last = tr.state.history[-1] if tr.state.history else None
+        if last is not None:
+            accelerator.log({f"loss_{last.phase}": last.loss, "seconds": tr.state.seconds},
+                            step=tr.state.forward_steps_done + tr.state.backward_steps_done)
+
+    main = accelerator.is_main_process
+    trainer.train(max_seconds=b.get("max_seconds"), checkpoint_dir=str(ckpt) if main else None,
+                  progress=main, callback=log)
+    accelerator.wait_for_everyone()
+    metrics = {"train_seconds": trainer.state.seconds, "ipf_iterations": trainer.state.iteration}
+    if main:
+        out = run_dir / "export"
+        shutil.rmtree(out, ignore_errors=True)
+        save_bridge(make_pipeline(trainer, generator, classifier, recipe), out)
+        write_training_info(out, recipe, _data_source(b["generator"]), metrics)
+    return metrics
+
+
+def _data_source(generator_name: str) -> str:
+    """The MNIST source the generator (and so the bridge's latent space) was trained on."""
+    from ..zoo.loading import read_training_info
+
+    return read_training_info(generator_name).get("data_source", "unknown")

@@ -1,0 +1,85 @@
+"""Reproduce a zoo checkpoint from a named recipe.
+
+    python training/train.py mnist-classifier --bundle        # one process; write into the package
+    accelerate launch training/train.py mnist-gan              # one GPU (or the CPU)
+    accelerate launch --multi_gpu --num_processes 2 training/train.py mnist-gan
+        # two processes: GPUs where there are, else the CPU with gloo (torchrun also works)
+    python training/train.py mnist-even --resume_from_checkpoint latest
+
+Recipes are TOML files in ``training/recipes/`` (or a path). The run folder
+(``--output_dir``, default ``runs/<name>``) holds checkpoints (safetensors, resumable) and
+the exported model in ``export/``; ``--bundle`` also copies the export into
+``d2e_zoo/zoo/bundled/<name>`` (the copy the package ships).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from d2e_zoo.trainers.recipe import load_recipe
+from d2e_zoo.trainers.run import run_recipe
+from d2e_zoo.zoo.paths import bundled_dir
+
+logger = logging.getLogger("d2e_zoo.train")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recipe", help="recipe name (training/recipes/NAME.toml) or path to a .toml file")
+    p.add_argument("--output_dir", default=None, help="run folder (default: runs/<name>)")
+    p.add_argument("--resume_from_checkpoint", default=None,
+                   help="'latest' or a checkpoint folder to resume from")
+    p.add_argument("--num_steps", type=int, default=None, help="override the recipe's step count (quick runs)")
+    p.add_argument("--stop_at_step", type=int, default=None,
+                   help="stop after this step with a checkpoint, keeping the recipe's schedule (resume later)")
+    p.add_argument("--max_seconds", type=float, default=None, help="bridges: override the training time budget")
+    p.add_argument("--report_to", default=None, help="Accelerate tracker(s), e.g. tensorboard (optional)")
+    p.add_argument("--bundle", action="store_true", help="copy the exported model into the package's bundled zoo")
+    p.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even where a GPU is available")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    recipe = load_recipe(args.recipe)
+    if args.seed is not None:
+        recipe["seed"] = args.seed
+    if args.num_steps is not None:
+        recipe["train"]["num_steps"] = args.num_steps
+    if args.max_seconds is not None:
+        recipe.setdefault("bridge", {})["max_seconds"] = args.max_seconds
+    out = Path(args.output_dir or Path("runs") / recipe["name"])
+    # without a GPU, run on the CPU; several processes then talk over gloo
+    accelerator = Accelerator(cpu=args.cpu or not torch.cuda.is_available(), log_with=args.report_to,
+                              project_dir=str(out))
+    logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.report_to:
+        accelerator.init_trackers(recipe["name"])
+    set_seed(int(recipe["seed"]))
+    logger.info("recipe %s (%s) on %d process(es), device %s", recipe["name"], recipe["kind"],
+                accelerator.num_processes, accelerator.device)
+    metrics = run_recipe(recipe, accelerator, out, resume=args.resume_from_checkpoint,
+                         stop_at_step=args.stop_at_step)
+    if args.stop_at_step is not None and not (out / "export").exists():
+        logger.info("stopped at step %d; resume with --resume_from_checkpoint latest", args.stop_at_step)
+    elif accelerator.is_main_process:
+        logger.info("exported %s to %s: %s", recipe["name"], out / "export", metrics)
+        if args.bundle:
+            dest = bundled_dir() / recipe["name"]
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(out / "export", dest)
+            logger.info("bundled into %s", dest)
+    accelerator.end_training()
+
+
+if __name__ == "__main__":
+    main()
