@@ -175,6 +175,8 @@ def main(argv=None) -> int:
                    "10000 generators)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--save-grid", default=None, metavar="FILE.png",
+                   help="bridges: save 32 source/translation pairs side by side as a PNG")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.num_samples is not None and args.num_samples < 1:
@@ -183,6 +185,13 @@ def main(argv=None) -> int:
         metrics = evaluate(args.name, args.num_samples, args.seed)
     except (UnknownModelError, ZooLoadError) as e:
         p.error(str(e))
+    if args.save_grid and get_entry(args.name).kind == "bridge":
+        from .visual import save_translation_sheet
+
+        pipe = load(args.name)
+        out = pipe(num_samples=32, generator=torch.Generator().manual_seed(args.seed))
+        save_translation_sheet(pipe.decode(out.initial_latents), out.images, args.save_grid)
+        logger.warning("saved %s", args.save_grid)
     print(json.dumps(metrics) if args.json else _format(metrics))
     return 0
 

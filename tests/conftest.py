@@ -1,3 +1,9 @@
+import os
+
+# No network here or in CI: the Hub code path runs offline (cache only). Set before
+# huggingface_hub is imported, which reads it once.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 import pytest
 import torch
 
