@@ -186,14 +186,14 @@ def _load_bridge(entry: ZooEntry, folder: Path, use_hub):
             shared[comp] = load_model_folder(folder / comp)
     from diffusers.utils import logging as diffusers_logging
 
-    quiet = diffusers_logging.are_progress_bars_disabled()
+    enabled = diffusers_logging.is_progress_bar_enabled()
     diffusers_logging.disable_progress_bar()  # every component is already loaded: no bar needed
     try:
         pipe = D2EBridgePipeline.from_pretrained(str(folder), use_safetensors=True, **shared)
     except Exception as e:
         raise ZooLoadError(f"{entry.name}: could not load the pipeline from {folder}: {type(e).__name__}: {e}") from None
     finally:
-        if not quiet:
+        if enabled:
             diffusers_logging.enable_progress_bar()
     pipe.set_progress_bar_config(disable=True)
     return pipe

