@@ -1,0 +1,129 @@
+"""What the app lets a person pick, the limits on it, and input validation.
+
+Priors are the zoo's latent generators that have at least one bridge; the targets of a prior
+are its bridges (even, odd, each digit, energy-to-energy pairs), each shown with a readable
+label and passed around by its zoo name (``mnist-even``), which is also what API clients send.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..zoo.registry import get_entry, list_models
+
+
+class InputError(ValueError):
+    """An input outside what the app accepts; the message is shown in the page as is."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Inclusive ranges of the numeric inputs (shown in the UI and enforced for API calls)."""
+
+    samples: tuple = (1, 64)
+    steps: tuple = (1, 100)
+    seed: tuple = (0, 2**31 - 1)
+    draw_samples: tuple = (1, 16)
+
+
+LIMITS = Limits()
+DEFAULT_PRIOR = "mnist-gan"
+DEFAULT_SAMPLES = 16
+DEFAULT_DRAW_SAMPLES = 8
+DEFAULT_STEPS = 20  # every bundled bridge was trained with K = 20
+
+_PRIOR_LABELS = {
+    "mnist-gan": "GAN, 10-d latent (mnist-gan)",
+    "mnist-gan-z50": "GAN, 50-d latent (mnist-gan-z50)",
+    "mnist-vae": "VAE, 10-d latent (mnist-vae)",
+}
+
+
+def _bridges() -> list:
+    return [get_entry(n) for n in list_models(kind="bridge")]
+
+
+def prior_choices() -> list[tuple[str, str]]:
+    """``(label, zoo name)`` of every latent generator that has a bridge, in registry order."""
+    with_bridges = {e.generator for e in _bridges()}
+    return [(_PRIOR_LABELS.get(n, n), n) for n in list_models(kind="generator") if n in with_bridges]
+
+
+def target_label(name: str) -> str:
+    """A readable label for a bridge: ``even digits (0 2 4 6 8)``, ``digit 5``, ``3 → 8 ...``."""
+    e = get_entry(name)
+    digits = " ".join(str(c) for c in e.target_classes)
+    if e.source_classes is not None:
+        src = " ".join(str(c) for c in e.source_classes)
+        return f"{src} → {digits} (energy to energy: starts from generated {src}s)"
+    if tuple(e.target_classes) == (0, 2, 4, 6, 8):
+        return f"even digits ({digits})"
+    if tuple(e.target_classes) == (1, 3, 5, 7, 9):
+        return f"odd digits ({digits})"
+    if len(e.target_classes) == 1:
+        return f"digit {digits}"
+    return f"digits {digits}"
+
+
+def target_choices(prior: str) -> list[tuple[str, str]]:
+    """``(label, bridge name)`` of every bridge on ``prior``: even, odd, digits, then energy-to-energy."""
+    check_prior(prior)
+    bridges = [e for e in _bridges() if e.generator == prior]
+    bridges.sort(key=lambda e: (e.source_classes is not None, len(e.target_classes) == 1, e.target_classes))
+    return [(target_label(e.name), e.name) for e in bridges]
+
+
+def default_target(prior: str) -> str:
+    return target_choices(prior)[0][1]
+
+
+def check_prior(prior) -> str:
+    names = [n for _, n in prior_choices()]
+    if prior not in names:
+        raise InputError(f"Unknown prior {prior!r}. Choose one of: {', '.join(names)}.")
+    return prior
+
+
+def check_bridge(bridge, prior=None) -> str:
+    """``bridge`` if it is a bridge of the zoo (and of ``prior`` when given), else :class:`InputError`."""
+    names = list_models(kind="bridge")
+    if bridge not in names:
+        raise InputError(f"Unknown target {bridge!r}. Valid targets: {', '.join(names)}.")
+    if prior is not None:
+        check_prior(prior)
+        if get_entry(bridge).generator != prior:
+            valid = ", ".join(n for _, n in target_choices(prior))
+            raise InputError(f"Target {bridge!r} belongs to the prior {get_entry(bridge).generator!r}, "
+                             f"not {prior!r}. Targets of {prior}: {valid}.")
+    return bridge
+
+
+def as_int(value, what: str, limits: tuple) -> int:
+    """``value`` as an int within ``limits`` (floats with an integer value are accepted, as sliders send them)."""
+    lo, hi = limits
+    if isinstance(value, bool) or value is None:
+        raise InputError(f"{what} must be a whole number from {lo} to {hi}, got {value!r}.")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise InputError(f"{what} must be a whole number from {lo} to {hi}, got {value!r}.") from None
+    if isinstance(value, float):
+        if not math.isfinite(value) or value != int(value):
+            raise InputError(f"{what} must be a whole number from {lo} to {hi}, got {value!r}.")
+        value = int(value)
+    if not isinstance(value, int):
+        raise InputError(f"{what} must be a whole number from {lo} to {hi}, got {value!r}.")
+    if not lo <= value <= hi:
+        raise InputError(f"{what} must be from {lo} to {hi}, got {value}.")
+    return value
+
+
+def validate_request(prior, bridge, num_samples, seed, steps, samples_limits: tuple = LIMITS.samples):
+    """Check a translation request; returns ``(bridge, num_samples, seed, steps)`` as clean ints.
+
+    ``prior`` may be None (API callers that only name the bridge)."""
+    bridge = check_bridge(bridge, prior)
+    return (bridge, as_int(num_samples, "Number of samples", samples_limits),
+            as_int(seed, "Seed", LIMITS.seed), as_int(steps, "Sampling steps", LIMITS.steps))

@@ -1,0 +1,208 @@
+"""Draw your own: a drawing or an uploaded picture -> an MNIST-style 28x28 digit -> a latent
+-> its translation by a bridge.
+
+* :func:`to_ink`: any picture (sketchpad value, PIL image, array, file path) -> ink in [0, 1];
+  dark-on-light and light-on-dark pictures both work, transparency counts as background;
+* :func:`mnist_digit`: crop the ink, fit it in 20x20 and centre its mass in 28x28, as MNIST;
+* :func:`image_to_latent`: the VAE's encoder mean, or, for a GAN, inversion by optimisation
+  (Adam on z from several seeded starts, pixel error plus a small N(0, I) prior term);
+* :func:`translate_drawing`: the latent repeated ``num_samples`` times through the bridge
+  (the bridge is stochastic: one drawing gives several translations).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .choices import DEFAULT_DRAW_SAMPLES, DEFAULT_STEPS, LIMITS, InputError, as_int, check_bridge
+from .models import get_pipeline
+from .translate import Progress, Translation, _report, translate
+
+EMPTY = "The canvas is empty: draw a digit (or upload an image) first."
+INK_THRESHOLD = 0.1  # a picture with no pixel above this much ink is empty
+INVERSION_STEPS = 200
+INVERSION_RESTARTS = 8
+PIXEL_SIGMA = 0.3  # noise scale of the pixel likelihood in GAN inversion; the prior term is 0.5 ||z||^2
+
+
+def _as_array(value) -> Optional[np.ndarray]:
+    if value is None:
+        return None
+    if isinstance(value, dict):  # a Gradio ImageEditor / Sketchpad value
+        for key in ("composite", "background"):
+            arr = _as_array(value.get(key))
+            if arr is not None:
+                return arr
+        return None
+    if isinstance(value, (str, Path)):
+        try:
+            with Image.open(value) as img:
+                return np.asarray(img.convert("RGBA"))
+        except (OSError, ValueError) as e:
+            raise InputError(f"Could not read the image {str(value)!r}: {e}") from None
+    if isinstance(value, Image.Image):
+        return np.asarray(value.convert("RGBA"))
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        return value
+    raise InputError(f"Expected an image, got {type(value).__name__}.")
+
+
+def to_ink(value) -> np.ndarray:
+    """``(H, W)`` float ink in [0, 1] (1 = stroke) from a picture; :class:`InputError` if there is none.
+
+    Transparent pixels are background; an opaque picture that is mostly light is read as dark
+    ink on paper, one that is mostly dark as light ink (MNIST style)."""
+    arr = _as_array(value)
+    if arr is None:
+        raise InputError(EMPTY)
+    arr = np.asarray(arr)
+    if arr.dtype == np.uint8:
+        arr = arr.astype(np.float32) / 255.0
+    else:
+        arr = arr.astype(np.float32)
+        if arr.size and arr.max() > 1.0:
+            arr = arr / 255.0
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # channels first
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 2:
+        lum, alpha = arr, None
+    elif arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        lum = arr[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        alpha = arr[..., 3] if arr.shape[-1] == 4 else None
+    else:
+        raise InputError(f"Expected a greyscale, RGB or RGBA picture, got an array of shape {arr.shape}.")
+    if min(lum.shape) < 4:
+        raise InputError(f"The picture is too small ({lum.shape[1]}x{lum.shape[0]} pixels).")
+    if alpha is not None and alpha.min() < 0.99:  # transparency: strokes are what is opaque and not white
+        if alpha.max() < INK_THRESHOLD:
+            raise InputError(EMPTY)
+        on_white = lum * alpha + (1.0 - alpha)
+        ink = 1.0 - on_white
+        if np.median(on_white[alpha > 0.5]) < 0.5 and (alpha > 0.5).mean() > 0.5:
+            ink = lum * alpha  # light strokes on a dark opaque layer
+    else:
+        ink = 1.0 - lum if np.median(lum) > 0.5 else lum
+    ink = np.clip(ink, 0.0, 1.0)
+    if ink.max() < INK_THRESHOLD or (ink > INK_THRESHOLD).sum() < 3:
+        raise InputError(EMPTY)
+    return ink
+
+
+def mnist_digit(ink: np.ndarray, box: int = 20, size: int = 28) -> torch.Tensor:
+    """MNIST's normalisation: crop to the ink, fit in ``box`` x ``box`` keeping the aspect ratio,
+    paste in ``size`` x ``size`` with the centre of mass in the middle. Returns ``(1, 1, 28, 28)``."""
+    mask = ink > INK_THRESHOLD
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    h, w = crop.shape
+    f = box / max(h, w)
+    nh, nw = max(1, round(h * f)), max(1, round(w * f))
+    img = Image.fromarray((crop * 255).astype(np.uint8), mode="L")
+    small = np.asarray(img.resize((nw, nh), Image.LANCZOS if min(h, w) > nh else Image.BILINEAR),
+                       dtype=np.float32) / 255.0
+    small = np.clip(small, 0, 1)
+    total = small.sum()
+    cy = (small.sum(1) * np.arange(nh)).sum() / total
+    cx = (small.sum(0) * np.arange(nw)).sum() / total
+    top = int(np.clip(round(size / 2 - cy - 0.5), 0, size - nh))
+    left = int(np.clip(round(size / 2 - cx - 0.5), 0, size - nw))
+    out = np.zeros((size, size), np.float32)
+    out[top:top + nh, left:left + nw] = small
+    out /= max(out.max(), 1e-6)
+    return torch.from_numpy(out)[None, None]
+
+
+def image_to_digit(value) -> torch.Tensor:
+    """Any picture -> ``(1, 1, 28, 28)`` MNIST-style digit in [0, 1]."""
+    return mnist_digit(to_ink(value))
+
+
+def invert_generator(generator, image: torch.Tensor, steps: int = INVERSION_STEPS,
+                     restarts: int = INVERSION_RESTARTS, seed: int = 0, lr: float = 0.05,
+                     progress: Progress = None) -> tuple[torch.Tensor, float]:
+    """A latent ``(1, d)`` whose image ``generator(z)`` matches ``image`` ``(1, 1, 28, 28)``.
+
+    Minimises ``||G(z) - x||^2 / (2 sigma^2) + ||z||^2 / 2`` (a MAP estimate under the N(0, I)
+    prior) with Adam from ``restarts`` seeded starting points at once, and keeps the best.
+    Returns ``(z, mean squared pixel error of G(z))``. The generator's weights are untouched."""
+    d = generator.latent_dim
+    x = image.reshape(1, -1)
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(restarts, d, generator=g).requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr / 20)
+    every = max(1, steps // 20)
+    with torch.enable_grad():
+        for i in range(steps):
+            recon = generator(z).reshape(restarts, -1)
+            loss = ((recon - x) ** 2).sum(-1) / (2 * PIXEL_SIGMA**2) + 0.5 * (z**2).sum(-1)
+            (grad,) = torch.autograd.grad(loss.sum(), z)  # grads of z only: weights stay untouched
+            z.grad = grad
+            opt.step()
+            sched.step()
+            if i % every == 0:
+                _report(progress, 0.05 + 0.5 * i / steps, f"Finding your digit in the GAN's latent space: "
+                        f"step {i}/{steps}")
+    with torch.no_grad():
+        recon = generator(z).reshape(restarts, -1)
+        err = ((recon - x) ** 2).mean(-1)
+        loss = ((recon - x) ** 2).sum(-1) / (2 * PIXEL_SIGMA**2) + 0.5 * (z**2).sum(-1)
+        best = int(loss.argmin())
+    return z[best:best + 1].detach().clone(), float(err[best])
+
+
+@torch.no_grad()
+def image_to_latent(generator, image: torch.Tensor, progress: Progress = None, seed: int = 0,
+                    steps: int = INVERSION_STEPS) -> tuple[torch.Tensor, str]:
+    """``(z (1, d), how)``: the VAE encoder's mean if ``generator`` has ``encode``, else GAN inversion."""
+    if hasattr(generator, "encode"):
+        _report(progress, 0.1, "Encoding your digit with the VAE")
+        mean, _ = generator.encode(image)
+        return mean, "VAE encoder mean"
+    z, _ = invert_generator(generator, image, steps=steps, seed=seed, progress=progress)
+    return z, f"GAN inversion ({steps} Adam steps, {INVERSION_RESTARTS} starts)"
+
+
+@dataclass
+class DrawingTranslation:
+    """What :func:`translate_drawing` returns: the 28x28 digit, its reconstruction G(z0), how z0
+    was found, the pixel error of the reconstruction, and the translation of z0."""
+
+    digit: torch.Tensor
+    reconstruction: torch.Tensor
+    method: str
+    reconstruction_error: float
+    translation: Translation
+
+
+def translate_drawing(bridge: str, picture, num_samples: int = DEFAULT_DRAW_SAMPLES, seed: int = 0,
+                      steps: int = DEFAULT_STEPS, prior: Optional[str] = None, progress: Progress = None,
+                      inversion_steps: int = INVERSION_STEPS) -> DrawingTranslation:
+    """Map ``picture`` to a latent of ``bridge``'s generator and translate it ``num_samples`` times."""
+    bridge = check_bridge(bridge, prior)
+    n = as_int(num_samples, "Number of translations", LIMITS.draw_samples)
+    seed = as_int(seed, "Seed", LIMITS.seed)
+    steps = as_int(steps, "Sampling steps", LIMITS.steps)
+    digit = image_to_digit(picture)
+    pipe = get_pipeline(bridge)
+    z0, method = image_to_latent(pipe.generator, digit, progress, seed, inversion_steps)
+    recon = pipe.decode(z0)
+    err = float(((recon - digit) ** 2).mean())
+    key = hashlib.sha1(digit.numpy().tobytes()).hexdigest()[:8]
+    _report(progress, 0.6, f"Translating your digit ({key})")
+    tr = translate(bridge, seed=seed, steps=steps, latents=z0.repeat(n, 1),
+                   progress=lambda f, d: _report(progress, 0.6 + 0.4 * f, d))
+    tr.metrics["source"] = "your digit"
+    return DrawingTranslation(digit=digit, reconstruction=recon, method=method, reconstruction_error=err,
+                              translation=tr)

@@ -1,0 +1,81 @@
+"""Zoo objects the app uses, loaded once per process and shared by all requests.
+
+A bridge pipeline keeps its time grid in its scheduler, so one call at a time may run a given
+pipeline: :func:`pipeline_lock` gives the lock to hold while sampling. Loading is serialised
+(one load at a time, about a second each): diffusers' lazy first import is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from ..zoo import ZooLoadError, load
+from ..zoo.registry import UnknownModelError
+from .choices import InputError
+
+logger = logging.getLogger(__name__)
+JUDGE = "mnist-judge"
+
+_cache: dict = {}
+_locks: dict = {}
+_guard = threading.Lock()
+_load_lock = threading.Lock()
+
+
+def _lock_for(name: str) -> threading.Lock:
+    with _guard:
+        return _locks.setdefault(name, threading.Lock())
+
+
+def get_model(name: str):
+    """The zoo object ``name`` (a pipeline, generator, VAE or the judge), loaded on first use.
+
+    Raises :class:`InputError` with a readable message if it cannot be loaded."""
+    obj = _cache.get(name)
+    if obj is not None:
+        return obj
+    with _load_lock:
+        obj = _cache.get(name)
+        if obj is None:
+            try:
+                obj = load(name)
+            except UnknownModelError as e:
+                raise InputError(str(e)) from None
+            except ZooLoadError as e:
+                raise InputError(f"The model {name!r} is not available in this installation: {e}") from None
+            logger.info("loaded %s (%s)", name, getattr(getattr(obj, "zoo_info", None), "origin", "?"))
+            _cache[name] = obj
+    return obj
+
+
+def get_pipeline(bridge: str):
+    """The :class:`~d2e_zoo.pipelines.D2EBridgePipeline` of a bridge."""
+    return get_model(bridge)
+
+
+def get_judge():
+    """The CNN judge (image -> 10 logits), used only to evaluate."""
+    return get_model(JUDGE)
+
+
+def pipeline_lock(bridge: str) -> threading.Lock:
+    """Hold this while running ``bridge``'s pipeline (its scheduler's grid is per call)."""
+    return _lock_for("run:" + bridge)
+
+
+def loaded() -> list[str]:
+    """Names loaded so far in this process."""
+    return sorted(_cache)
+
+
+def warm_up(names=("mnist-even",)) -> None:
+    """Load ``names`` and the judge and run one tiny translation, so the first click is fast."""
+    from .translate import translate
+
+    get_judge()
+    for name in names:
+        try:
+            translate(name, num_samples=2, seed=0, steps=2, use_cache=False)
+        except InputError as e:
+            logger.warning("warm-up of %s skipped: %s", name, e)

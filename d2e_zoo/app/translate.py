@@ -1,0 +1,231 @@
+"""One seeded translation with everything the page shows, computed once and cached by run id.
+
+``translate("mnist-even", num_samples=16, seed=0, steps=20)`` draws z0 from the bridge's
+source, runs the learned bridge for ``steps`` steps keeping the whole latent path, decodes
+every step (the frames of the animation and of the step slider), asks the judge for the
+probability of the target set along the path, and computes the numbers (judge precision,
+transport cost, time). The result is a pure function of ``(bridge, num_samples, seed, steps)``
+(or of the given latents), so the run id names it and a later call (the step slider, an API
+client) gets the same translation back from the cache or, if evicted, recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+
+from ..zoo.registry import get_entry
+from .choices import DEFAULT_STEPS, InputError, validate_request
+from .models import get_judge, get_pipeline, pipeline_lock
+
+MAX_PROBES = 21  # the judge looks at most this many steps along the path (always the first and last)
+CACHE_SIZE = 16
+
+Progress = Optional[Callable[[float, str], None]]
+
+
+@dataclass
+class Translation:
+    """A finished translation of ``N`` samples over ``K`` steps.
+
+    Attributes:
+        run_id: names this run (see :func:`make_run_id`); pass it to :func:`get_run`.
+        bridge: zoo name of the bridge; ``target_classes`` / ``source_classes`` from its entry.
+        times: ``(K+1,)`` grid times; ``trajectory``: ``(K+1, N, d)`` latents.
+        frames: ``(K+1, N, 28, 28)`` uint8, the decoded image of every sample at every step
+            (``frames[0]`` = G(z0), the sources; ``frames[-1]`` = G(z1), the translations).
+        probe_steps: the steps the judge looked at; ``target_prob``: ``(len(probe_steps), N)``
+            the judge's probability of the target set there.
+        judge_labels: ``(N,)`` the judge's digit for each translation.
+        metrics: the numbers (judge precision, transport cost, seconds, ...), JSON-ready.
+    """
+
+    run_id: str
+    bridge: str
+    target_classes: tuple
+    source_classes: Optional[tuple]
+    num_samples: int
+    seed: int
+    steps: int
+    times: torch.Tensor
+    trajectory: torch.Tensor
+    frames: torch.Tensor
+    probe_steps: list
+    target_prob: torch.Tensor
+    judge_labels: torch.Tensor
+    metrics: dict = field(default_factory=dict)
+
+    def images(self, step: int) -> torch.Tensor:
+        """``(N, 1, 28, 28)`` float images in [0, 1] at ``step`` (0..K)."""
+        return self.frames[step].unsqueeze(1).float() / 255.0
+
+    @property
+    def sources(self) -> torch.Tensor:
+        return self.images(0)
+
+    @property
+    def translations(self) -> torch.Tensor:
+        return self.images(self.steps)
+
+
+_RUN_ID = re.compile(r"^(?P<bridge>[a-z0-9-]+)\|n=(?P<n>\d+)\|seed=(?P<seed>\d+)\|steps=(?P<steps>\d+)"
+                     r"(?:\|z=(?P<z>[0-9a-f]{12}))?$")
+
+
+def make_run_id(bridge: str, num_samples: int, seed: int, steps: int, latents: Optional[torch.Tensor] = None) -> str:
+    """``mnist-even|n=16|seed=0|steps=20``; given latents add ``|z=<hash of the latents>``."""
+    run_id = f"{bridge}|n={num_samples}|seed={seed}|steps={steps}"
+    if latents is not None:
+        digest = hashlib.sha1(latents.detach().cpu().float().contiguous().numpy().tobytes()).hexdigest()[:12]
+        run_id += f"|z={digest}"
+    return run_id
+
+
+class _LRU:
+    def __init__(self, size: int):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        return None
+
+    def put(self, key, value):
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+    def clear(self):
+        with self.lock:
+            self.items.clear()
+
+
+_runs = _LRU(CACHE_SIZE)
+
+
+def clear_cache() -> None:
+    _runs.clear()
+
+
+def probe_steps(steps: int, max_probes: int = MAX_PROBES) -> list[int]:
+    """Up to ``max_probes`` steps in 0..steps, evenly spread, always with 0 and ``steps``."""
+    if steps + 1 <= max_probes:
+        return list(range(steps + 1))
+    return sorted({round(i * steps / (max_probes - 1)) for i in range(max_probes)})
+
+
+@torch.no_grad()
+def judge_target_probability(judge, images: torch.Tensor, targets) -> tuple[torch.Tensor, torch.Tensor]:
+    """The judge's probability of the class set ``targets`` ``(N,)`` and its labels ``(N,)``."""
+    probs = judge(images).softmax(-1)
+    return probs[:, list(targets)].sum(-1), probs.argmax(-1)
+
+
+def _report(progress: Progress, fraction: float, desc: str):
+    if progress is not None:
+        progress(fraction, desc)
+
+
+@torch.no_grad()
+def translate(bridge: str, num_samples: int = 16, seed: int = 0, steps: int = DEFAULT_STEPS,
+              latents: Optional[torch.Tensor] = None, prior: Optional[str] = None, progress: Progress = None,
+              use_cache: bool = True) -> Translation:
+    """Translate ``num_samples`` source samples (or the given ``latents`` ``(N, d)``) with ``bridge``.
+
+    Inputs are validated (:class:`~d2e_zoo.app.choices.InputError` with a readable message);
+    ``prior``, when given, must be the bridge's generator. ``progress(fraction, text)`` is
+    called between stages. Returns a :class:`Translation`, cached by its run id."""
+    if latents is not None:
+        if not isinstance(latents, torch.Tensor) or latents.dim() != 2:
+            raise InputError("latents must be a tensor of shape (N, latent_dim)")
+        num_samples = len(latents)
+    bridge, n, seed, steps = validate_request(prior, bridge, num_samples, seed, steps)
+    run_id = make_run_id(bridge, n, seed, steps, latents)
+    if use_cache:
+        hit = _runs.get(run_id)
+        if hit is not None:
+            return hit
+    start = time.perf_counter()
+    _report(progress, 0.0, f"Loading {bridge}")
+    pipe, judge = get_pipeline(bridge), get_judge()
+    entry = get_entry(bridge)
+    if latents is not None and latents.shape[1] != pipe.latent_dim:
+        raise InputError(f"{bridge} works in a {pipe.latent_dim}-d latent space, got latents of shape "
+                         f"{tuple(latents.shape)}")
+    _report(progress, 0.1, f"Translating {n} samples over {steps} steps")
+    g = torch.Generator().manual_seed(seed)
+    with pipeline_lock(bridge):
+        out = pipe(num_samples=None if latents is not None else n, latents=latents, generator=g,
+                   num_inference_steps=steps, return_trajectory=True, decode=False, progress=False)
+    bridge_seconds = time.perf_counter() - start
+    _report(progress, 0.4, "Decoding every step")
+    traj = out.trajectory  # (K+1, N, d)
+    images = pipe.decode(traj.reshape(-1, traj.shape[-1]))  # ((K+1) N, 1, 28, 28)
+    frames = (images.reshape(steps + 1, n, 28, 28) * 255).round().clamp(0, 255).to(torch.uint8)
+    _report(progress, 0.6, "Asking the judge along the path")
+    probes = probe_steps(steps)
+    targets = pipe.target_classes
+    picked = images.reshape(steps + 1, n, 1, 28, 28)[probes].reshape(-1, 1, 28, 28)
+    prob, labels = judge_target_probability(judge, picked, targets)
+    prob, labels = prob.reshape(len(probes), n), labels.reshape(len(probes), n)
+    in_target = torch.isin(labels, torch.tensor(targets))
+    seconds = time.perf_counter() - start
+    metrics = {
+        "bridge": bridge,
+        "prior": entry.generator,
+        "source": ("given latents" if latents is not None else "N(0, I)" if entry.source_classes is None
+                   else "posterior of digit(s) " + " ".join(map(str, entry.source_classes))),
+        "target_classes": list(targets),
+        "num_samples": n,
+        "seed": seed,
+        "steps": steps,
+        "judge_precision": in_target[-1].double().mean().item(),
+        "judge_precision_source": in_target[0].double().mean().item(),
+        "target_probability_source": prob[0].mean().item(),
+        "target_probability": prob[-1].mean().item(),
+        "transport_cost": ((out.latents - out.initial_latents) ** 2).sum(-1).mean().item(),
+        "judge_counts": {str(d): int(c) for d, c in enumerate(torch.bincount(labels[-1], minlength=10).tolist())
+                         if c},
+        "seconds_bridge": bridge_seconds,
+        "seconds_compute": seconds,
+        "origin": getattr(getattr(pipe, "zoo_info", None), "origin", "unknown"),
+    }
+    result = Translation(run_id=run_id, bridge=bridge, target_classes=tuple(targets),
+                         source_classes=entry.source_classes, num_samples=n, seed=seed, steps=steps,
+                         times=out.times.clone(), trajectory=traj, frames=frames, probe_steps=probes,
+                         target_prob=prob, judge_labels=labels[-1], metrics=metrics)
+    if use_cache:
+        _runs.put(run_id, result)
+    _report(progress, 0.7, "Rendering")
+    return result
+
+
+def get_run(run_id: str) -> Translation:
+    """The translation named ``run_id``: from the cache, or recomputed (same seed, same result).
+
+    Runs of given latents (``|z=...``, e.g. a drawing) cannot be recomputed from their id:
+    once evicted they raise :class:`InputError`."""
+    if not isinstance(run_id, str) or not run_id.strip():
+        raise InputError("No translation yet: press Translate first.")
+    run_id = run_id.strip()
+    hit = _runs.get(run_id)
+    if hit is not None:
+        return hit
+    m = _RUN_ID.match(run_id)
+    if m is None:
+        raise InputError(f"Not a run id: {run_id!r} (expected e.g. 'mnist-even|n=16|seed=0|steps=20').")
+    if m.group("z"):
+        raise InputError("That run is no longer in memory (runs of your own drawings are kept for a while "
+                         "only): press the button again.")
+    return translate(m.group("bridge"), int(m.group("n")), int(m.group("seed")), int(m.group("steps")))

@@ -1,0 +1,248 @@
+"""The Gradio Blocks of the app: layout, events, error messages. The only module that imports Gradio.
+
+Every event has an ``api_name``, so scripts can call what the page calls with ``gradio_client``:
+
+* ``/targets(prior)``: the targets of a prior (a dropdown update);
+* ``/translate(prior, target, num_samples, seed, steps)``: pairs image, animation (GIF file),
+  step slider, frame at the last step, plot, numbers (Markdown and JSON), run id;
+* ``/frame(run_id, step)``: the picture of one step of a run;
+* ``/translate_drawing(prior, target, drawing, upload, num_samples, seed, steps)``: the same
+  outputs for your own digit, plus the digit as the app read it and its reconstruction;
+* ``/drawing_frame(run_id, step)``: a step of such a run.
+
+Bad inputs (out of the limits shown, unknown names, an empty canvas) raise ``gr.Error`` with a
+readable message, shown in the page; anything unexpected is logged and shown the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+import gradio as gr
+import torch
+
+from . import render
+from .choices import (DEFAULT_DRAW_SAMPLES, DEFAULT_PRIOR, DEFAULT_SAMPLES, DEFAULT_STEPS, LIMITS, InputError,
+                      as_int, check_prior, default_target, prior_choices, target_choices)
+from .drawing import translate_drawing
+from .translate import get_run, translate
+
+logger = logging.getLogger(__name__)
+
+CSS = """
+.pixelated img { image-rendering: pixelated; image-rendering: crisp-edges; }
+"""
+PICK_BRUSH = """() => {  // select the brush once, when the Draw tab first shows (the canvas may mount late)
+  let tries = 0;
+  const pick = () => {
+    const b = document.querySelector('#sketch button[aria-label="Brush"]');
+    if (b) { if (!b.dataset.d2ePicked) { b.dataset.d2ePicked = "1"; b.click(); } }
+    else if (tries++ < 50) setTimeout(pick, 100);
+  };
+  pick();
+}"""
+INTRO = """
+# Data-free translation: watch digits change, step by step
+Pick a **prior** (a generator of digit images from random codes) and a **target**. A *bridge*,
+trained with no examples of the target, only a classifier's opinion of it, moves each random
+code along a path until its image is in the target. Each box below shows one sample: the
+**source** on the left, its **translation** on the right.
+"""
+
+
+def _theme():
+    system = ["ui-sans-serif", "system-ui", "sans-serif"]  # no web fonts: works offline
+    return gr.themes.Soft(font=system, font_mono=["ui-monospace", "monospace"])
+
+
+def launch_kwargs() -> dict:
+    """Keyword arguments for ``demo.launch`` that belong to the look (Gradio 6 takes them there)."""
+    return {"theme": _theme(), "css": CSS}
+
+
+def _friendly(fn):
+    """Turn :class:`InputError` (and any other failure) into a ``gr.Error`` message in the page."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except InputError as e:
+            raise gr.Error(str(e), title="Please check the inputs") from None
+        except Exception as e:  # never a frozen page: log it and say so
+            logger.exception("%s failed", fn.__name__)
+            raise gr.Error(f"Something went wrong ({type(e).__name__}: {e}). The app is still running: "
+                           "try again or change the inputs.") from None
+
+    return wrapper
+
+
+def _progress(progress):
+    return None if progress is None else (lambda f, d: progress(f, desc=d))
+
+
+def _outputs(tr, started: float):
+    metrics = dict(tr.metrics)
+    gif = render.animation_gif(tr)
+    pairs = render.pairs_image(tr)
+    last = render.frame_image(tr, tr.steps)
+    fig = render.probability_figure(tr)
+    metrics["seconds_total"] = time.perf_counter() - started
+    slider = gr.Slider(minimum=0, maximum=tr.steps, value=tr.steps, step=1, interactive=True)
+    return pairs, str(gif), slider, last, fig, render.metrics_markdown(metrics), metrics, tr.run_id
+
+
+@_friendly
+def update_targets(prior: str):
+    """The targets of ``prior`` as a dropdown update (its first target selected)."""
+    check_prior(prior)
+    return gr.Dropdown(choices=target_choices(prior), value=default_target(prior))
+
+
+@_friendly
+def run_translate(prior: str, target: str, num_samples: float, seed: float, steps: float,
+                  progress=gr.Progress()):
+    """Translate ``num_samples`` samples of ``prior`` into ``target``; all outputs of the Translate tab."""
+    started = time.perf_counter()
+    tr = translate(target, num_samples, seed, steps, prior=prior or None, progress=_progress(progress))
+    progress(0.8, desc="Rendering the animation")
+    return _outputs(tr, started)
+
+
+@_friendly
+def show_frame(run_id: str, step: float):
+    """The picture of step ``step`` (0..K) of the run ``run_id``."""
+    tr = get_run(run_id)
+    return render.frame_image(tr, as_int(step, "Step", (0, tr.steps)))
+
+
+@_friendly
+def run_drawing(prior: str, target: str, drawing, upload, num_samples: float, seed: float, steps: float,
+                progress=gr.Progress()):
+    """Your digit (the upload if given, else the drawing) -> latent -> ``num_samples`` translations."""
+    started = time.perf_counter()
+    picture = upload if upload is not None else drawing
+    res = translate_drawing(target, picture, num_samples, seed, steps, prior=prior or None,
+                            progress=_progress(progress))
+    progress(0.9, desc="Rendering the animation")
+    read = render.to_pil(render.pair_grid(res.digit, res.reconstruction), 4)
+    outs = _outputs(res.translation, started)
+    md = (f"**Your digit → latent:** {res.method}; pixel error of the reconstruction "
+          f"{res.reconstruction_error:.3f} (mean squared).\n\n" + outs[5])
+    return (read, *outs[:5], md, *outs[6:])
+
+
+def build_demo(concurrency_limit: int = 2, max_queue: int = 64) -> gr.Blocks:
+    """The app: inputs on top, a Translate tab and a Draw-your-own tab; queued with
+    ``concurrency_limit`` translations at a time and at most ``max_queue`` waiting."""
+    priors = prior_choices()
+    targets = target_choices(DEFAULT_PRIOR)
+    # delete_cache: Gradio's copies of the pictures older than an hour are removed every hour
+    with gr.Blocks(title="d2e-zoo: data-free translation", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(INTRO)
+        with gr.Row():
+            prior = gr.Dropdown(priors, value=DEFAULT_PRIOR, label="Prior (latent generator)", elem_id="prior")
+            target = gr.Dropdown(targets, value=targets[0][1], label="Target", elem_id="target",
+                                 info="Every bridge trained on this prior",
+                                 allow_custom_value=True)  # API callers may name any bridge: checked in translate
+        with gr.Row():
+            lo, hi = LIMITS.samples
+            samples = gr.Slider(lo, hi, value=DEFAULT_SAMPLES, step=1, label=f"Number of samples ({lo}–{hi})",
+                                elem_id="samples")
+            seed = gr.Number(value=0, precision=0, minimum=LIMITS.seed[0], maximum=LIMITS.seed[1],
+                             label=f"Seed ({LIMITS.seed[0]}–{LIMITS.seed[1]})", elem_id="seed")
+            lo, hi = LIMITS.steps
+            steps = gr.Slider(lo, hi, value=DEFAULT_STEPS, step=1, label=f"Sampling steps ({lo}–{hi})",
+                              info=f"the bridges were trained with {DEFAULT_STEPS}", elem_id="steps")
+
+        with gr.Tabs():
+            with gr.Tab("Translate", id="translate"):
+                go = gr.Button("Translate", variant="primary", elem_id="translate-button")
+                with gr.Row():
+                    pairs = gr.Image(label="Source → translation (one box per sample)", format="png",
+                                     interactive=False, elem_id="pairs", elem_classes="pixelated")
+                    anim = gr.Image(label="The path, animated", interactive=False, elem_id="animation",
+                                    elem_classes="pixelated")
+                with gr.Row():
+                    with gr.Column():
+                        step = gr.Slider(0, DEFAULT_STEPS, value=DEFAULT_STEPS, step=1, label="Scrub the path: step",
+                                         elem_id="step")
+                        frame = gr.Image(label="Source → image at this step", format="png", interactive=False,
+                                         elem_id="frame", elem_classes="pixelated")
+                    with gr.Column():
+                        plot = gr.Plot(label="Judge's target probability along the path", format="png",
+                                       elem_id="plot")
+                        numbers = gr.Markdown(label="Numbers", elem_id="numbers")
+                with gr.Accordion("For scripts: numbers as JSON and the run id", open=False):
+                    raw = gr.JSON(label="Numbers (JSON)")
+                    run_id = gr.Textbox(label="Run id (pass it to /frame)", interactive=False, elem_id="run-id")
+
+            with gr.Tab("Draw your own", id="draw") as draw_tab:
+                gr.Markdown("Draw a digit (or upload a picture of one). It is cropped and centred like MNIST, "
+                            "mapped to a latent code of the prior (VAE: its encoder; GAN: an optimisation, "
+                            "about a second) and translated by the chosen bridge several times: the bridge is "
+                            "random, so one digit has several translations.")
+                with gr.Row():
+                    sketch = gr.Sketchpad(label="Draw a digit", type="numpy", canvas_size=(280, 280),
+                                          fixed_canvas=True, layers=False,
+                                          brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
+                                          elem_id="sketch")
+                    upload = gr.Image(label="…or upload a picture", type="numpy", sources=["upload", "clipboard"],
+                                      image_mode="RGBA", elem_id="upload")
+                    with gr.Column():
+                        lo, hi = LIMITS.draw_samples
+                        draw_n = gr.Slider(lo, hi, value=DEFAULT_DRAW_SAMPLES, step=1,
+                                           label=f"Translations of your digit ({lo}–{hi})", elem_id="draw-samples")
+                        draw_go = gr.Button("Translate my digit", variant="primary", elem_id="draw-button")
+                        read = gr.Image(label="As read (28×28) → its latent's image", format="png",
+                                        interactive=False, elem_id="read", elem_classes="pixelated")
+                with gr.Row():
+                    d_pairs = gr.Image(label="Your digit's image → translations", format="png", interactive=False,
+                                       elem_id="draw-pairs", elem_classes="pixelated")
+                    d_anim = gr.Image(label="The path, animated", interactive=False, elem_id="draw-animation",
+                                      elem_classes="pixelated")
+                with gr.Row():
+                    with gr.Column():
+                        d_step = gr.Slider(0, DEFAULT_STEPS, value=DEFAULT_STEPS, step=1,
+                                           label="Scrub the path: step", elem_id="draw-step")
+                        d_frame = gr.Image(label="Image at this step", format="png", interactive=False,
+                                           elem_id="draw-frame", elem_classes="pixelated")
+                    with gr.Column():
+                        d_plot = gr.Plot(label="Judge's target probability along the path", format="png",
+                                         elem_id="draw-plot")
+                        d_numbers = gr.Markdown(label="Numbers", elem_id="draw-numbers")
+                with gr.Accordion("For scripts: numbers as JSON and the run id", open=False):
+                    d_raw = gr.JSON(label="Numbers (JSON)")
+                    d_run_id = gr.Textbox(label="Run id (pass it to /drawing_frame)", interactive=False)
+
+        inputs = [prior, target, samples, seed, steps]
+        outputs = [pairs, anim, step, frame, plot, numbers, raw, run_id]
+        prior.change(update_targets, prior, target, api_name="targets", show_progress="hidden")
+        go.click(run_translate, inputs, outputs, api_name="translate", concurrency_id="compute",
+                 show_progress_on=[pairs])
+        step.input(show_frame, [run_id, step], frame, api_name="frame", show_progress="hidden",
+                   trigger_mode="always_last", concurrency_limit=4, concurrency_id="frames")
+        draw_go.click(run_drawing, [prior, target, sketch, upload, draw_n, seed, steps],
+                      [read, d_pairs, d_anim, d_step, d_frame, d_plot, d_numbers, d_raw, d_run_id],
+                      api_name="translate_drawing", concurrency_id="compute", show_progress_on=[read])
+        d_step.input(show_frame, [d_run_id, d_step], d_frame, api_name="drawing_frame", show_progress="hidden",
+                     trigger_mode="always_last", concurrency_limit=4, concurrency_id="frames")
+        # something to look at as soon as the page opens (the same function as /translate)
+        demo.load(run_translate, inputs, outputs, api_visibility="private", concurrency_id="compute",
+                  show_progress_on=[pairs])
+        draw_tab.select(None, js=PICK_BRUSH)  # in the browser only: the canvas opens ready to draw
+    demo.queue(default_concurrency_limit=concurrency_limit, max_size=max_queue)
+    return demo
+
+
+def set_threads(concurrency_limit: int, threads=None) -> int:
+    """Torch threads per request: the cores shared by the concurrent requests (at least 1)."""
+    import os
+
+    n = threads or max(1, (os.cpu_count() or 1) // max(1, concurrency_limit))
+    torch.set_num_threads(n)
+    return n
