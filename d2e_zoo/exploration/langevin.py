@@ -304,6 +304,7 @@ class LangevinSampler:
         log_prob: LogProb,
         generator: Optional[torch.Generator] = None,
         progress: bool = False,
+        callback: Optional[Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], bool]] = None,
     ) -> LangevinResult:
         """Run ``n_steps`` Langevin steps from ``x0``.
 
@@ -312,6 +313,10 @@ class LangevinSampler:
             log_prob: unnormalised log-density, ``(N, d) -> (N,)``.
             generator: optional ``torch.Generator`` for all randomness.
             progress: show a tqdm progress bar.
+            callback: called after step ``k`` (0-based) as ``callback(k, x, log_prob_x, h)`` with
+                the states ``(N, d)``, their untempered log-densities ``(N,)`` and the step sizes
+                just used ``(N,)``; returning True stops the run there (the traces are then
+                shorter than ``n_steps``).
 
         Returns:
             :class:`LangevinResult`.
@@ -355,6 +360,10 @@ class LangevinSampler:
                 x = _ula_from_grad(x, grad, h, t, generator)
                 lp, grad = _log_prob_and_grad(x, log_prob)
             lp_trace[k] = lp.to(torch.float64).mean()
+            if callback is not None and callback(k, x, lp, h.squeeze(1)):
+                lp_trace = lp_trace[: k + 1]
+                acc_trace = acc_trace[: k + 1] if acc_trace is not None else None
+                break
 
         acc_rate = float(acc_trace.mean()) if is_mala else None
         if acc_rate is not None:

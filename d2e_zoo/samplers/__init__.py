@@ -1,0 +1,15 @@
+"""Samplers for a static energy ``exp(-U)`` (DESIGN.md §5): unadjusted Langevin, MALA with
+step-size adaptation, and the noise-free gradient flow, each with a stopping rule reported
+next to the samples (the flow's ``R_t`` crossing, the log-Sobolev sufficient time, the energy
+settling diagnostic). The single-step ULA/MALA kernels live in :mod:`d2e_zoo.exploration`.
+"""
+
+from .derivatives import energy_and_grad, hessians, laplacian
+from .diagnostics import EnergyDiagnostic, EnergyMonitor, drift_z, split_rhat
+from .gradient_flow import FlowResult, gradient_flow
+from .log_sobolev import LogSobolevEstimate, estimate_log_sobolev, gaussian_kl, langevin_time
+from .run import METHODS, STOP_RULES, SamplingResult, sample
+
+__all__ = ["EnergyDiagnostic", "EnergyMonitor", "FlowResult", "LogSobolevEstimate", "METHODS", "STOP_RULES",
+           "SamplingResult", "drift_z", "energy_and_grad", "estimate_log_sobolev", "gaussian_kl", "gradient_flow",
+           "hessians", "langevin_time", "laplacian", "sample", "split_rhat"]

@@ -1,0 +1,171 @@
+"""Static-energy samplers (d2e_zoo.samplers) against closed forms on Gaussians."""
+
+import math
+
+import pytest
+import torch
+
+from d2e_zoo.endpoints.toy import Gaussian
+from d2e_zoo.samplers import (EnergyMonitor, drift_z, estimate_log_sobolev, gaussian_kl, gradient_flow,
+                              langevin_time, laplacian, sample, split_rhat)
+
+SIG = torch.tensor([0.5, 0.5, 1.0, 2.0])  # target N(0, diag(SIG^2)) in 4-d
+
+
+def gauss_lp(x):
+    return -0.5 * ((x / SIG) ** 2).sum(1)
+
+
+def flow_crossing_time(s0: float) -> float:
+    """R_t = 1 for the flow on N(0, diag(SIG^2)) from N(0, s0^2 I): solve
+    sum_i 1/SIG_i^2 = sum_i s0^2 exp(-2 t / SIG_i^2) / SIG_i^4 by bisection."""
+    def f(t):
+        return float(((s0**2) * torch.exp(-2 * t / SIG**2) / SIG**4).sum() - (1 / SIG**2).sum())
+    lo, hi = 0.0, 50.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if f(mid) > 0 else (lo, mid)
+    return lo
+
+
+def test_flow_stopping_time_matches_the_isotropic_closed_form():
+    sigma, s0 = 0.5, 2.0
+    g = torch.Generator().manual_seed(0)
+    res = gradient_flow(lambda x: -0.5 * (x**2).sum(1) / sigma**2, s0 * torch.randn(4000, 3, generator=g),
+                        step_size=1e-3, max_steps=5000, generator=g)
+    assert res.crossed
+    assert res.stop_time == pytest.approx(sigma**2 * math.log(s0 / sigma), abs=0.01)
+    # before the crossing R_t < 1 (KL still falling), at it R_t >= 1
+    assert (res.r_trace[:-1] < 1).all() and res.r_trace[-1] >= 1
+    # the particles at the stop have the target's spread (that is what R_t = 1 means here)
+    assert res.samples.std() == pytest.approx(sigma, rel=0.03)
+
+
+@pytest.mark.parametrize("n_probes", [None, 1])
+def test_flow_stopping_time_on_an_anisotropic_gaussian(n_probes):
+    g = torch.Generator().manual_seed(1)
+    res = gradient_flow(gauss_lp, 3.0 * torch.randn(4000, 4, generator=g), step_size=1e-3, max_steps=20000,
+                        n_probes=n_probes, generator=g)
+    assert res.stop_time == pytest.approx(flow_crossing_time(3.0), rel=0.03)
+
+
+def test_flow_without_stop_runs_on_and_collapses():
+    g = torch.Generator().manual_seed(2)
+    res = gradient_flow(gauss_lp, 3.0 * torch.randn(500, 4, generator=g), step_size=0.01, max_steps=600,
+                        stop=False, generator=g)
+    assert res.crossed and res.stop_step == 600  # ran on past the crossing, which is still reported
+    assert res.stop_time == pytest.approx(flow_crossing_time(3.0), rel=0.05)
+    assert res.r_trace[-1] > 10  # long after the crossing: particles collapsed onto the mode
+    assert res.samples.std(0)[0] < 0.05  # the narrow directions have collapsed
+
+
+def test_hutchinson_laplacian_is_unbiased_and_exact_mode_is_exact():
+    a = torch.tensor([[2.0, 0.7, 0.0], [0.7, 1.0, -0.3], [0.0, -0.3, 0.5]])
+    lp = lambda x: -0.5 * ((x @ a) * x).sum(1)  # noqa: E731  U = x^T A x / 2, Laplacian U = tr(A)
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    u, grad, lap = laplacian(lp, x)
+    assert torch.allclose(lap, torch.full((64,), 3.5), atol=1e-5)
+    assert torch.allclose(grad, x @ a, atol=1e-5)
+    assert torch.allclose(u, -lp(x))
+    _, _, lap_h = laplacian(lp, x, n_probes=200, generator=torch.Generator().manual_seed(1))
+    assert lap_h.mean() == pytest.approx(3.5, rel=0.03)
+
+
+def test_mala_and_ula_via_sample_reach_the_gaussian_moments():
+    g = torch.Generator().manual_seed(3)
+    x0 = 3.0 * torch.randn(4000, 4, generator=g) + 1.0
+    mala = sample(gauss_lp, x0=x0, method="mala", stop="steps", n_steps=400, step_size=0.1, generator=g)
+    assert 0.4 < mala.acceptance_rate < 0.8  # adapted towards 0.574
+    assert torch.allclose(mala.samples.mean(0), torch.zeros(4), atol=4 * float(SIG.max()) / math.sqrt(4000))
+    assert torch.allclose(mala.samples.var(0) / SIG**2, torch.ones(4), atol=0.1)
+    assert mala.diagnostic.settled and mala.diagnostic.mixed
+    h = 0.01
+    ula = sample(gauss_lp, x0=x0, method="ula", stop="steps", n_steps=1500, step_size=h, generator=g)
+    var_ula = SIG**2 / (1 - h / (2 * SIG**2))  # ULA's stationary variance on a Gaussian
+    assert torch.allclose(ula.samples.var(0) / var_ula, torch.ones(4), atol=0.1)
+
+
+def test_settled_rule_stops_early_with_the_right_moments():
+    g = torch.Generator().manual_seed(4)
+    res = sample(gauss_lp, x0=3.0 * torch.randn(3000, 4, generator=g), method="mala", stop="settled",
+                 step_size=0.1, max_steps=3000, generator=g)
+    assert res.diagnostic.settled and res.steps < 3000
+    assert "settled" in res.stop_reason
+    assert torch.allclose(res.samples.var(0) / SIG**2, torch.ones(4), atol=0.12)
+
+
+def test_bakry_emery_constant_of_a_gaussian_is_its_smallest_precision():
+    est = estimate_log_sobolev(gauss_lp, torch.randn(50, 4))
+    assert est.valid and est.constant == pytest.approx(1 / 4.0, rel=1e-5)  # 1 / max SIG^2
+
+
+def test_non_log_concave_energy_has_no_bakry_emery_bound_but_a_holley_stroock_one():
+    # U = |x|^2 / 2 + 2 cos(3 x_1): curvature 1 - 18 cos(3 x_1) < 0 in places; osc V <= 4
+    lp = lambda x: -0.5 * (x**2).sum(1) - 2 * torch.cos(3 * x[:, 0])  # noqa: E731
+    x = torch.randn(400, 2, generator=torch.Generator().manual_seed(0))
+    assert not estimate_log_sobolev(lp, x).valid
+    hs = estimate_log_sobolev(lp, x, "holley-stroock", base_curvature=1.0, perturbation=lambda x: 2 * torch.cos(3 * x[:, 0]))
+    assert math.exp(-4.0) <= hs.constant < 1.0
+
+
+def test_log_sobolev_time_reaches_the_tolerance_on_a_gaussian():
+    sigma, m0, s0, eps = 0.5, 1.0, 2.0, 0.01
+    d = 3
+    kl0 = gaussian_kl([m0] * d, s0, [0.0] * d, sigma)
+    tau = langevin_time(kl0, eps, 1 / sigma**2)
+    # exact Langevin marginals: mean m0 e^{-t/s^2}, var s^2 + (s0^2 - s^2) e^{-2t/s^2}
+    mean_t = m0 * math.exp(-tau / sigma**2)
+    var_t = sigma**2 + (s0**2 - sigma**2) * math.exp(-2 * tau / sigma**2)
+    assert gaussian_kl([mean_t] * d, math.sqrt(var_t), [0.0] * d, sigma) <= eps
+    g = torch.Generator().manual_seed(5)
+    res = sample(lambda x: -0.5 * (x**2).sum(1) / sigma**2, x0=s0 * torch.randn(4000, d, generator=g) + m0,
+                 method="ula", stop="log-sobolev", step_size=0.002, kl0=kl0, generator=g)
+    assert res.sufficient_time == pytest.approx(tau)
+    assert tau <= res.langevin_time < tau + 0.0021
+    assert res.samples.mean() == pytest.approx(0.0, abs=0.03) and res.samples.std() == pytest.approx(sigma, rel=0.03)
+    assert "sufficient time" in res.stop_reason and "C_LS" in res.report()
+
+
+def test_diagnostics_tell_mixed_from_stuck_chains():
+    g = torch.Generator().manual_seed(6)
+    iid = torch.randn(200, 500, generator=g)
+    assert split_rhat(iid) == pytest.approx(1.0, abs=0.01)
+    assert abs(drift_z(iid)) < 4
+    stuck = iid + torch.randn(1, 500, generator=g) * 2  # chains at different energy levels
+    assert split_rhat(stuck) > 1.5
+    trending = iid + torch.linspace(0, 1, 200).unsqueeze(1)
+    assert abs(drift_z(trending)) > 10
+    mon = EnergyMonitor(check_every=10, min_steps=20)
+    for k in range(100):
+        mon(k, None, -iid[k], torch.full((500,), 0.1))
+    diag = mon.diagnostic()
+    assert diag.settled and diag.mixed and mon.settled_step == 20 and mon.elapsed_time == pytest.approx(10.0)
+
+
+def test_energy_endpoint_starts_from_its_dimension():
+    res = sample(Gaussian(dim=2, std=0.7), num_samples=100, n_steps=5, generator=torch.Generator().manual_seed(0))
+    assert res.samples.shape == (100, 2)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(step_size=0.0), "step_size must be"),
+    (dict(step_size=-1.0), "step_size must be"),
+    (dict(step_size=float("nan")), "step_size must be"),
+    (dict(method="hmc"), "unknown method 'hmc'; valid: mala, ula, flow"),
+    (dict(method="flow", stop="settled"), "does not apply to flow; valid: r_t, steps"),
+    (dict(stop="log-sobolev"), "needs kl0"),
+    (dict(n_steps=0), "n_steps must be an integer >= 1"),
+])
+def test_bad_input_gets_clear_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sample(gauss_lp, x0=torch.zeros(10, 4), **kwargs)
+
+
+@pytest.mark.parametrize("method", ["mala", "ula", "flow"])
+def test_non_finite_energy_is_refused(method):
+    def lp(x):
+        out = gauss_lp(x)
+        return torch.where(x[:, 0] > 0.5, torch.full_like(out, float("nan")), out)
+
+    with pytest.raises(ValueError, match="non-finite"):
+        sample(lp, x0=torch.linspace(0, 1, 10).unsqueeze(1).repeat(1, 4), method=method, n_steps=3, step_size=0.01)
