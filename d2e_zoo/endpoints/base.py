@@ -107,6 +107,31 @@ class Endpoint:
         """The same distribution, offering only its unnormalised log-density."""
         return _EnergyOnly(self)
 
+    # -- energy algebra (d2e_zoo.energies.algebra) --------------------------------------
+    def __and__(self, other: "Endpoint") -> "Endpoint":
+        """Conjunction: ``U = U_self + U_other``."""
+        from ..energies.algebra import Conjunction
+
+        return Conjunction(self, other)
+
+    def __or__(self, other: "Endpoint") -> "Endpoint":
+        """Disjunction: ``U = -log(exp(-U_self) + exp(-U_other))``."""
+        from ..energies.algebra import Disjunction
+
+        return Disjunction(self, other)
+
+    def without(self, other: "Endpoint", weight: float = 0.35) -> "Endpoint":
+        """Negation: ``U = U_self - weight * U_other``."""
+        from ..energies.algebra import Negation
+
+        return Negation(self, other, weight)
+
+    def tempered(self, temperature: float) -> "Endpoint":
+        """``U = U_self / temperature``."""
+        from ..energies.algebra import Tempered
+
+        return Tempered(self, temperature)
+
     def __repr__(self) -> str:
         caps = [c for c, ok in (("samples", self.has_samples), ("density", self.has_density)) if ok]
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, offers={'+'.join(caps)})"

@@ -44,38 +44,18 @@ def parse_classes(classes, what: str = "target classes") -> tuple[int, ...]:
     return out
 
 
-class ClassifierPosterior(Endpoint):
-    """``p1(z) ∝ N(z; 0, I) p_T(C | G(z))`` over latents ``z: (N, d)``.
+class LatentPosterior(Endpoint):
+    """``p1(z) ∝ N(z; 0, I) L(z)`` over latents ``z: (N, d)`` for a likelihood term ``L``.
 
-    Args:
-        generator: latent ``(N, d)`` -> image ``(N, 1, 28, 28)``; needs ``latent_dim``.
-        classifier: image -> ``(N, 10)`` logits.
-        target_classes: the class set C (see :func:`parse_classes`).
-        temperature: T > 0; logits are divided by T (T < 1 sharpens).
-        chunk_size: latents pushed through G and the classifier at once.
+    Subclasses implement :meth:`log_likelihood` (``log L(z)``, shape ``(N,)``, differentiable)
+    and set :attr:`log_likelihood_bound` (an upper bound ``log M`` on it, or None when L is
+    unbounded). With a bound, rejection from the prior (accept with ``L(z) / M``) is exact.
     """
 
-    def __init__(self, generator, classifier, target_classes, temperature: float = 1.0,
-                 chunk_size: int = 4096, name: Optional[str] = None):
-        self.classes = parse_classes(target_classes)
-        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-            raise EndpointError(f"temperature must be a finite number > 0, got {temperature!r}")
-        super().__init__(generator.latent_dim, name or f"posterior{list(self.classes)}@T={temperature:g}")
-        self.generator, self.classifier = generator.eval(), classifier.eval()
-        for p in list(generator.parameters()) + list(classifier.parameters()):
-            p.requires_grad_(False)
-        self.temperature = float(temperature)
-        self.chunk_size = int(chunk_size)
-        self._mask = torch.zeros(NUM_CLASSES, dtype=torch.bool)
-        self._mask[list(self.classes)] = True
+    log_likelihood_bound: Optional[float] = 0.0
 
     def log_likelihood(self, z: torch.Tensor) -> torch.Tensor:
-        """``log p_T(C | G(z))``, shape ``(N,)`` (differentiable in z)."""
-        parts = []
-        for i in range(0, z.shape[0], self.chunk_size):
-            logits = self.classifier(self.generator(z[i:i + self.chunk_size])) / self.temperature
-            parts.append(torch.logsumexp(logits[:, self._mask.to(logits.device)], -1) - torch.logsumexp(logits, -1))
-        return torch.cat(parts) if len(parts) > 1 else parts[0]
+        raise NotImplementedError
 
     def _log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return gaussian_log_prob(z, torch.zeros((), device=z.device), 1.0) + self.log_likelihood(z)
@@ -89,15 +69,22 @@ class ClassifierPosterior(Endpoint):
         """Exact posterior samples by rejection from the prior."""
         return self.rejection_sample(n, generator)[0]
 
+    @property
+    def has_samples(self) -> bool:
+        return self.log_likelihood_bound is not None
+
     @torch.no_grad()
     def rejection_sample(self, n: int, generator: Optional[torch.Generator] = None, max_proposals: int = 10_000_000):
         """``(samples: (n, d), acceptance_rate)``: exact draws from p1 by rejection."""
+        if self.log_likelihood_bound is None:
+            raise EndpointError(f"'{self.name}' has an unbounded likelihood (a negation): no exact rejection "
+                                "sampler; use MALA (d2e_zoo.samplers.sample) instead")
         accepted, proposed, total = [], 0, 0
         while total < n:
             m = min(max(4 * (n - total), 4096), self.chunk_size * 16)
             z = torch.randn(m, self.dim, generator=generator)
             u = torch.rand(m, generator=generator)
-            keep = u.log() < self.log_likelihood(z)
+            keep = u.log() < self.log_likelihood(z) - self.log_likelihood_bound
             accepted.append(z[keep])
             total += int(keep.sum())
             proposed += m
@@ -108,14 +95,75 @@ class ClassifierPosterior(Endpoint):
 
     @torch.no_grad()
     def estimate_log_z(self, n: int = 100_000, generator: Optional[torch.Generator] = None) -> tuple[float, float]:
-        """Monte Carlo ``log Z = log E_{N(0,I)}[p_T(C | G(z))]`` and its standard error (delta method)."""
+        """Monte Carlo ``log Z = log E_{N(0,I)}[L(z)]`` and its standard error (delta method)."""
         z = torch.randn(n, self.dim, generator=generator)
-        p = self.log_likelihood(z).exp().double()
+        ll = self.log_likelihood(z).double()
+        shift = ll.max()
+        p = (ll - shift).exp()
         mean = p.mean().item()
-        return math.log(mean), (p.std().item() / math.sqrt(n)) / mean
+        return math.log(mean) + shift.item(), (p.std().item() / math.sqrt(n)) / mean
+
+    @torch.no_grad()
+    def kl_from_prior(self, n: int = 100_000, generator: Optional[torch.Generator] = None) -> tuple[float, float]:
+        """``KL(N(0, I) || p1) = log Z - E_{N(0,I)}[log L(z)]`` and its standard error: the
+        starting KL of a sampler initialised at the prior."""
+        z = torch.randn(n, self.dim, generator=generator)
+        ll = self.log_likelihood(z).double()
+        shift = ll.max()
+        p = (ll - shift).exp()
+        log_z = math.log(p.mean().item()) + shift.item()
+        return log_z - ll.mean().item(), ll.std().item() / math.sqrt(n)
+
+    def log_sobolev_split(self):
+        """``(kappa_0, V)`` with ``U = |z|^2 / 2 + V``: the prior part is 1-strongly convex and
+        ``V(z) = -log L(z)`` (for the Holley-Stroock estimate of the log-Sobolev constant)."""
+        return 1.0, lambda z: -self.log_likelihood(z)
+
+    def _logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Classifier logits of ``G(z)`` in chunks, ``(N, 10)``."""
+        parts = [self.classifier(self.generator(z[i:i + self.chunk_size])) for i in range(0, z.shape[0], self.chunk_size)]
+        return torch.cat(parts) if len(parts) > 1 else parts[0]
 
     def class_probabilities(self, z: torch.Tensor) -> torch.Tensor:
         """The energy classifier's class probabilities at T=1 for latents ``z``: ``(N, 10)``."""
         with torch.no_grad():
-            return torch.cat([self.classifier(self.generator(z[i:i + self.chunk_size])).softmax(-1)
-                              for i in range(0, z.shape[0], self.chunk_size)])
+            return self._logits(z).softmax(-1)
+
+    def _freeze(self, generator, classifier, chunk_size: int):
+        self.generator, self.classifier = generator.eval(), classifier.eval()
+        for p in list(generator.parameters()) + list(classifier.parameters()):
+            p.requires_grad_(False)
+        self.chunk_size = int(chunk_size)
+
+
+def check_temperature(temperature) -> float:
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+        raise EndpointError(f"temperature must be a finite number > 0, got {temperature!r}")
+    return float(temperature)
+
+
+class ClassifierPosterior(LatentPosterior):
+    """``p1(z) ∝ N(z; 0, I) p_T(C | G(z))`` over latents ``z: (N, d)``.
+
+    Args:
+        generator: latent ``(N, d)`` -> image ``(N, 1, 28, 28)``; needs ``latent_dim``.
+        classifier: image -> ``(N, 10)`` logits.
+        target_classes: the class set C (see :func:`parse_classes`).
+        temperature: T > 0; logits are divided by T (T < 1 sharpens).
+        chunk_size: latents pushed through G and the classifier at once.
+    """
+
+    def __init__(self, generator, classifier, target_classes, temperature: float = 1.0,
+                 chunk_size: int = 4096, name: Optional[str] = None):
+        self.classes = parse_classes(target_classes)
+        temperature = check_temperature(temperature)
+        super().__init__(generator.latent_dim, name or f"posterior{list(self.classes)}@T={temperature:g}")
+        self._freeze(generator, classifier, chunk_size)
+        self.temperature = temperature
+        self._mask = torch.zeros(NUM_CLASSES, dtype=torch.bool)
+        self._mask[list(self.classes)] = True
+
+    def log_likelihood(self, z: torch.Tensor) -> torch.Tensor:
+        """``log p_T(C | G(z))``, shape ``(N,)`` (differentiable in z)."""
+        logits = self._logits(z) / self.temperature
+        return torch.logsumexp(logits[:, self._mask.to(logits.device)], -1) - torch.logsumexp(logits, -1)

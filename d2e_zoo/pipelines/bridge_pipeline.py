@@ -23,7 +23,8 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
-from ..energies import ClassifierPosterior, parse_classes
+from ..energies import ClassifierPosterior, ExpressionPosterior, LatentPosterior, parse_classes, parse_expression
+from ..energies.expression import selected_classes
 from ..models.common import ShapeError, check_latents
 
 
@@ -61,13 +62,18 @@ class D2EBridgePipeline(DiffusionPipeline):
 
     def __init__(self, bridge, scheduler, generator, classifier, backward_bridge=None,
                  target_classes: List[int] = (0,), temperature: float = 1.0,
-                 source_classes: Optional[List[int]] = None):
+                 source_classes: Optional[List[int]] = None, target_expression: Optional[str] = None,
+                 negation_weight: float = 0.35):
         super().__init__()
         self.register_modules(bridge=bridge, backward_bridge=backward_bridge, scheduler=scheduler,
                               generator=generator, classifier=classifier)
         target = list(parse_classes(target_classes))
         source = None if source_classes is None else list(parse_classes(source_classes, "source classes"))
-        self.register_to_config(target_classes=target, temperature=float(temperature), source_classes=source)
+        if target_expression is not None:  # a composed target: its set-logic digits are the target classes
+            target_expression = str(parse_expression(target_expression))
+            target = sorted(selected_classes(parse_expression(target_expression)))
+        self.register_to_config(target_classes=target, temperature=float(temperature), source_classes=source,
+                                target_expression=target_expression, negation_weight=float(negation_weight))
         self._energies: dict = {}
 
     # ---------------------------------------------------------------- properties --
@@ -94,10 +100,22 @@ class D2EBridgePipeline(DiffusionPipeline):
         return self._energies[key]
 
     @property
-    def energy(self) -> ClassifierPosterior:
+    def target_expression(self) -> Optional[str]:
+        """The composed target (``"even and not 4"``) of a bridge trained on one, else None."""
+        return getattr(self.config, "target_expression", None)
+
+    @property
+    def energy(self) -> LatentPosterior:
         """The target p1(z) ∝ N(z; 0, I) p_T(C | G(z)) as an endpoint (``log_prob``, ``energy``,
-        exact ``sample`` by rejection)."""
-        return self._posterior(self.target_classes)
+        exact ``sample`` by rejection); for a composed target, its
+        :class:`~d2e_zoo.energies.ExpressionPosterior`."""
+        if self.target_expression is None:
+            return self._posterior(self.target_classes)
+        key = ("expr", self.target_expression)
+        if key not in self._energies:
+            self._energies[key] = ExpressionPosterior(self.generator, self.classifier, self.target_expression,
+                                                      self.temperature, self.config.negation_weight)
+        return self._energies[key]
 
     @property
     def source_energy(self) -> Optional[ClassifierPosterior]:

@@ -17,7 +17,9 @@ from pathlib import Path
 import torch
 
 from ..endpoints.toy import Gaussian
-from ..energies import ClassifierPosterior
+from ..endpoints.base import EndpointError
+from ..energies import ClassifierPosterior, ExpressionPosterior, parse_expression
+from ..energies.expression import exact_classes
 from ..ipf.checkpoint import load_checkpoint
 from ..ipf.config import IPFConfig
 from ..ipf.trainer import IPFTrainer
@@ -32,11 +34,26 @@ logger = logging.getLogger(__name__)
 SHARED_COMPONENTS = ("generator", "classifier")  # bundled once, referenced by name
 
 
+def target_posterior(generator, classifier, target, temperature: float = 1.0, negation_weight: float = 0.35):
+    """The target energy of a bridge: a :class:`ClassifierPosterior` when ``target`` names a
+    class set (``"even"``, ``"3"``, ``"3 or 8"``), else an :class:`ExpressionPosterior`
+    (``"even and not 4"``)."""
+    try:
+        return ClassifierPosterior(generator, classifier, target, temperature)
+    except EndpointError:
+        tree = parse_expression(target)
+        exact = exact_classes(tree)
+        if exact is not None:
+            return ClassifierPosterior(generator, classifier, exact, temperature)
+        return ExpressionPosterior(generator, classifier, tree, temperature, negation_weight)
+
+
 def bridge_endpoints(recipe: dict, generator, classifier):
     """``(source, target)`` endpoints of a bridge recipe: N(0, I) (samples) or a source
-    posterior (energy), and the target classifier posterior (energy)."""
+    posterior (energy), and the target posterior (energy)."""
     b = recipe["bridge"]
-    target = ClassifierPosterior(generator, classifier, b["target"], b.get("temperature", 1.0))
+    target = target_posterior(generator, classifier, b["target"], b.get("temperature", 1.0),
+                              b.get("negation_weight", 0.35))
     if b.get("source") is None:
         source = Gaussian(dim=generator.latent_dim, std=1.0, name="prior")
     else:
@@ -49,13 +66,16 @@ def make_pipeline(trainer: IPFTrainer, generator, classifier, recipe: dict) -> D
     c, b = trainer.config, recipe["bridge"]
     scheduler = BridgeScheduler(num_train_timesteps=c.num_steps, t_max=c.t_max, grid=c.grid, reference=c.reference,
                                 sigma2=c.sigma2, alpha=c.alpha, source_std=c.source_std)
-    target = ClassifierPosterior(generator, classifier, b["target"]).classes
+    weight = float(b.get("negation_weight", 0.35))
+    target = target_posterior(generator, classifier, b["target"], negation_weight=weight)
+    expression = target.expression if isinstance(target, ExpressionPosterior) else None
     source = None if b.get("source") is None else ClassifierPosterior(generator, classifier, b["source"]).classes
     return D2EBridgePipeline(bridge=BridgeDriftModel.from_drift_net(trainer.forward.net),
                              backward_bridge=BridgeDriftModel.from_drift_net(trainer.backward.net),
                              scheduler=scheduler, generator=generator, classifier=classifier,
-                             target_classes=list(target), temperature=float(b.get("temperature", 1.0)),
-                             source_classes=None if source is None else list(source))
+                             target_classes=list(target.classes), temperature=float(b.get("temperature", 1.0)),
+                             source_classes=None if source is None else list(source),
+                             target_expression=expression, negation_weight=weight)
 
 
 def save_bridge(pipe: D2EBridgePipeline, out_dir: Path, shared: bool = True):
