@@ -262,8 +262,11 @@ def test_ui_endpoints_and_messages():
 
     demo = ui.build_demo(concurrency_limit=2)
     names = {d.api_name for d in demo.fns.values() if d.api_name and d.api_visibility == "public"}
-    assert names == {"targets", "translate", "frame", "translate_drawing", "drawing_frame"}
-    assert all(d.concurrency_limit in (2, 4, None, "default") for d in demo.fns.values())
+    assert names == {"targets", "translate", "frame", "translate_drawing", "drawing_frame", "compose", "train_bridge",
+                     "compose_frame"}
+    assert all(d.concurrency_limit in (1, 2, 4, None, "default") for d in demo.fns.values())
+    train = [d for d in demo.fns.values() if d.api_name == "train_bridge"][0]
+    assert train.concurrency_limit == 1  # one live training at a time
     upd = ui.update_targets("mnist-vae")
     assert upd.value == "mnist-vae-even" and [c[1] for c in upd.choices] == ["mnist-vae-even", "mnist-vae-odd"]
     pairs, gif, slider, frame, fig, md, raw, run_id = ui.run_translate("mnist-gan", BRIDGE, 4, 3, 5)

@@ -4,7 +4,8 @@ A person's path through the page: it opens with a translation already shown; the
 (the target list follows it), pick a prior and a target, press Translate, and the pairs, the
 animation (a real multi-frame GIF), the step frame, the plot and the numbers appear; the step
 slider scrubs the path; an empty canvas gives a message in the page; a drawn digit is
-translated. Screenshots go to ``$D2E_TEST_ARTIFACTS`` (default ``runs/test-artifacts``,
+translated; a composed target is sampled by MALA, then a bridge is trained for it in the
+page and used. Screenshots go to ``$D2E_TEST_ARTIFACTS`` (default ``runs/test-artifacts``,
 git-ignored); their paths are printed.
 
 Needs Debian's chromium (``apt-get install -y chromium``) and ``pip install playwright``; the
@@ -42,8 +43,10 @@ RENDERED = "el => el.complete && el.naturalWidth > 0 && el.naturalHeight > 0"
 
 
 @pytest.fixture(scope="module")
-def app():
-    with AppProcess() as proc:
+def app(tmp_path_factory):
+    # live trainings go to a fresh cache and are capped at a few seconds
+    env = {"D2E_ZOO_CACHE": str(tmp_path_factory.mktemp("live-cache")), "D2E_ZOO_LIVE_MAX_SECONDS": "5"}
+    with AppProcess(env=env) as proc:
         print(f"\napp ready {proc.ready_seconds:.1f} s after `python app.py` (target 10 s)")
         assert proc.ready_seconds < READY_BOUND_S
         yield proc
@@ -187,4 +190,30 @@ def test_draw_a_digit_and_translate_it(page):
     wait_rendered(page, "draw-pairs")
     assert "Your digit → latent" in page.inner_text("#draw-numbers")
     shot(page, "app_draw.png")
+    assert not page.errors, page.errors
+
+
+def test_compose_a_target_sample_it_then_train_a_bridge(page):
+    page.get_by_role("tab", name="Compose a target").click()
+    page.fill("#expression textarea", "(3 or 8) and not 5")
+    box = page.locator("#mala-steps input[type=number]")
+    box.fill("60")
+    box.press("Enter")
+    page.click("#compose-button")
+    wait_rendered(page, "compose-animation", ".gif", timeout_s=90)
+    page.wait_for_function("() => document.querySelector('#compose-method').innerText.includes('Sampled by MALA')",
+                           timeout=30_000)
+    wait_rendered(page, "compose-pairs")
+    assert "{3, 8}" in page.inner_text("#compose-numbers")
+    shot(page, "app_compose_mala.png")
+    page.click("#train-button")
+    page.wait_for_function("() => document.querySelector('#compose-method').innerText.includes('trained in this app')",
+                           timeout=120_000)
+    wait_rendered(page, "compose-animation", ".gif", timeout_s=60)
+    shot(page, "app_compose_trained.png")
+    # the bridge is now what "Sample" uses for this target
+    page.click("#compose-button")
+    page.wait_for_function("() => document.querySelector('#compose-method').innerText.includes('trained in this app')"
+                           " && document.querySelector('#compose-numbers').innerText.includes('bridge trained here')",
+                           timeout=60_000)
     assert not page.errors, page.errors

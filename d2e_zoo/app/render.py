@@ -164,7 +164,7 @@ def probability_figure(tr):
     ax.plot(t, p.mean(1), color="black", linewidth=2.5, label=f"mean of {tr.num_samples}")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlim(float(t[0]), float(t[-1]))
-    ax.set_xlabel("bridge time t (0 = source, end = translation)")
+    ax.set_xlabel("time t (0 = start, end = result; bridge time, or Langevin time for MALA)")
     ax.set_ylabel(f"judge p(digit in {{{','.join(map(str, tr.target_classes))}}})")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)

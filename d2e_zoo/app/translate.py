@@ -158,7 +158,7 @@ def translate(bridge: str, num_samples: int = 16, seed: int = 0, steps: int = DE
             return hit
     start = time.perf_counter()
     _report(progress, 0.0, f"Loading {bridge}")
-    pipe, judge = get_pipeline(bridge), get_judge()
+    pipe = get_pipeline(bridge)
     entry = get_entry(bridge)
     if latents is not None and latents.shape[1] != pipe.latent_dim:
         raise InputError(f"{bridge} works in a {pipe.latent_dim}-d latent space, got latents of shape "
@@ -169,23 +169,37 @@ def translate(bridge: str, num_samples: int = 16, seed: int = 0, steps: int = DE
         out = pipe(num_samples=None if latents is not None else n, latents=latents, generator=g,
                    num_inference_steps=steps, return_trajectory=True, decode=False, progress=False)
     bridge_seconds = time.perf_counter() - start
+    source = ("given latents" if latents is not None else "N(0, I)" if entry.source_classes is None
+              else "posterior of digit(s) " + " ".join(map(str, entry.source_classes)))
+    result = build_translation(run_id, bridge, pipe.decode, out.trajectory, out.times, pipe.target_classes,
+                               entry.source_classes, seed, start, progress,
+                               {"bridge": bridge, "prior": entry.generator, "source": source,
+                                "seconds_bridge": bridge_seconds,
+                                "origin": getattr(getattr(pipe, "zoo_info", None), "origin", "unknown")})
+    if use_cache:
+        _runs.put(run_id, result)
+    return result
+
+
+@torch.no_grad()
+def build_translation(run_id: str, name: str, decode: Callable, trajectory: torch.Tensor, times: torch.Tensor,
+                      targets, source_classes, seed: int, started: float, progress: Progress = None,
+                      metrics: Optional[dict] = None) -> Translation:
+    """Decode a latent path ``trajectory`` ``(K+1, N, d)``, ask the judge along it and compute the
+    numbers: the part shared by bridges (zoo or freshly trained) and MALA runs."""
+    steps, n = trajectory.shape[0] - 1, trajectory.shape[1]
     _report(progress, 0.4, "Decoding every step")
-    traj = out.trajectory  # (K+1, N, d)
-    images = pipe.decode(traj.reshape(-1, traj.shape[-1]))  # ((K+1) N, 1, 28, 28)
+    images = decode(trajectory.reshape(-1, trajectory.shape[-1]))  # ((K+1) N, 1, 28, 28)
     frames = (images.reshape(steps + 1, n, 28, 28) * 255).round().clamp(0, 255).to(torch.uint8)
     _report(progress, 0.6, "Asking the judge along the path")
     probes = probe_steps(steps)
-    targets = pipe.target_classes
+    targets = tuple(targets)
     picked = images.reshape(steps + 1, n, 1, 28, 28)[probes].reshape(-1, 1, 28, 28)
-    prob, labels = judge_target_probability(judge, picked, targets)
+    prob, labels = judge_target_probability(get_judge(), picked, targets)
     prob, labels = prob.reshape(len(probes), n), labels.reshape(len(probes), n)
     in_target = torch.isin(labels, torch.tensor(targets))
-    seconds = time.perf_counter() - start
     metrics = {
-        "bridge": bridge,
-        "prior": entry.generator,
-        "source": ("given latents" if latents is not None else "N(0, I)" if entry.source_classes is None
-                   else "posterior of digit(s) " + " ".join(map(str, entry.source_classes))),
+        **(metrics or {}),
         "target_classes": list(targets),
         "num_samples": n,
         "seed": seed,
@@ -194,21 +208,22 @@ def translate(bridge: str, num_samples: int = 16, seed: int = 0, steps: int = DE
         "judge_precision_source": in_target[0].double().mean().item(),
         "target_probability_source": prob[0].mean().item(),
         "target_probability": prob[-1].mean().item(),
-        "transport_cost": ((out.latents - out.initial_latents) ** 2).sum(-1).mean().item(),
+        "transport_cost": ((trajectory[-1] - trajectory[0]) ** 2).sum(-1).mean().item(),
         "judge_counts": {str(d): int(c) for d, c in enumerate(torch.bincount(labels[-1], minlength=10).tolist())
                          if c},
-        "seconds_bridge": bridge_seconds,
-        "seconds_compute": seconds,
-        "origin": getattr(getattr(pipe, "zoo_info", None), "origin", "unknown"),
+        "seconds_compute": time.perf_counter() - started,
     }
-    result = Translation(run_id=run_id, bridge=bridge, target_classes=tuple(targets),
-                         source_classes=entry.source_classes, num_samples=n, seed=seed, steps=steps,
-                         times=out.times.clone(), trajectory=traj, frames=frames, probe_steps=probes,
-                         target_prob=prob, judge_labels=labels[-1], metrics=metrics)
-    if use_cache:
-        _runs.put(run_id, result)
     _report(progress, 0.7, "Rendering")
-    return result
+    return Translation(run_id=run_id, bridge=name, target_classes=targets, source_classes=source_classes,
+                       num_samples=n, seed=seed, steps=steps, times=times.clone(), trajectory=trajectory,
+                       frames=frames, probe_steps=probes, target_prob=prob, judge_labels=labels[-1],
+                       metrics=metrics)
+
+
+def remember(tr: Translation) -> Translation:
+    """Keep ``tr`` in the run cache (for the step slider and /frame)."""
+    _runs.put(tr.run_id, tr)
+    return tr
 
 
 def get_run(run_id: str) -> Translation:
@@ -222,6 +237,9 @@ def get_run(run_id: str) -> Translation:
     hit = _runs.get(run_id)
     if hit is not None:
         return hit
+    if run_id.startswith(("compose:", "live:")):
+        raise InputError("That run is no longer in memory (composed-target runs are kept for a while only): "
+                         "press the button again.")
     m = _RUN_ID.match(run_id)
     if m is None:
         raise InputError(f"Not a run id: {run_id!r} (expected e.g. 'mnist-even|n=16|seed=0|steps=20').")

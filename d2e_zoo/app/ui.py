@@ -8,7 +8,13 @@ Every event has an ``api_name``, so scripts can call what the page calls with ``
 * ``/frame(run_id, step)``: the picture of one step of a run;
 * ``/translate_drawing(prior, target, drawing, upload, num_samples, seed, steps)``: the same
   outputs for your own digit, plus the digit as the app read it and its reconstruction;
-* ``/drawing_frame(run_id, step)``: a step of such a run.
+* ``/drawing_frame(run_id, step)``: a step of such a run;
+* ``/compose(prior, expression, weight, num_samples, seed, mala_steps)``: samples of a target
+  written as an expression ("even and not 4"), by a zoo bridge, a bridge trained here, or MALA;
+  the same outputs plus a line saying which was used;
+* ``/train_bridge(prior, expression, weight, num_samples, seed)``: train a bridge for that
+  target (about two minutes, cached) and translate with it;
+* ``/compose_frame(run_id, step)``: a step of such a run.
 
 Bad inputs (out of the limits shown, unknown names, an empty canvas) raise ``gr.Error`` with a
 readable message, shown in the page; anything unexpected is logged and shown the same way.
@@ -24,6 +30,7 @@ import gradio as gr
 import torch
 
 from . import render
+from . import compose
 from .choices import (DEFAULT_DRAW_SAMPLES, DEFAULT_PRIOR, DEFAULT_SAMPLES, DEFAULT_STEPS, LIMITS, InputError,
                       as_int, check_prior, default_target, prior_choices, target_choices)
 from .drawing import translate_drawing
@@ -136,6 +143,42 @@ def run_drawing(prior: str, target: str, drawing, upload, num_samples: float, se
     return (read, *outs[:5], md, *outs[6:])
 
 
+def _method_line(method: str, tr) -> str:
+    m = tr.metrics
+    if method == "MALA":
+        settled = "energy settled" if m["energy_settled"] else "energy not yet settled: try more MALA steps"
+        mixed = "chains mixed" if m["energy_rhat"] < 1.05 else "chains not yet mixed"
+        return (f"**Sampled by MALA** ({m['mala_steps']} steps, acceptance {m['mala_acceptance']:.2f}; {settled}; "
+                f"{mixed}, split-R-hat {m['energy_rhat']:.2f}). No bridge exists for this target yet: press "
+                "*Train a bridge* to make one (about two minutes), after which it is used here.")
+    if method == "trained here":
+        took = m.get("train_seconds")
+        return ("**Sampled by a bridge trained in this app** for this target"
+                + (f" (training took {took:.0f} s)." if took else "."))
+    return f"**Sampled by the zoo bridge `{tr.bridge}`**: this target is exactly one the zoo was trained for."
+
+
+@_friendly
+def run_compose(prior: str, expression: str, weight: float, num_samples: float, seed: float, mala_steps: float,
+                progress=gr.Progress()):
+    """Samples of the target ``expression`` on ``prior``; the Translate outputs plus how they were made."""
+    started = time.perf_counter()
+    tr, method = compose.sample_target(prior, expression, weight, num_samples, seed, mala_steps,
+                                       progress=_progress(progress))
+    progress(0.8, desc="Rendering the animation")
+    return (_method_line(method, tr), *_outputs(tr, started))
+
+
+@_friendly
+def run_train_bridge(prior: str, expression: str, weight: float, num_samples: float, seed: float,
+                     progress=gr.Progress()):
+    """Train a bridge for the target (cached), then translate with it."""
+    started = time.perf_counter()
+    tr, method = compose.train_bridge(prior, expression, weight, num_samples, seed, progress=_progress(progress))
+    progress(0.95, desc="Rendering the animation")
+    return (_method_line(method, tr), *_outputs(tr, started))
+
+
 def build_demo(concurrency_limit: int = 2, max_queue: int = 64) -> gr.Blocks:
     """The app: inputs on top, a Translate tab and a Draw-your-own tab; queued with
     ``concurrency_limit`` translations at a time and at most ``max_queue`` waiting."""
@@ -219,6 +262,44 @@ def build_demo(concurrency_limit: int = 2, max_queue: int = 64) -> gr.Blocks:
                     d_raw = gr.JSON(label="Numbers (JSON)")
                     d_run_id = gr.Textbox(label="Run id (pass it to /drawing_frame)", interactive=False)
 
+            with gr.Tab("Compose a target", id="compose"):
+                gr.Markdown("Write a target as an expression over digits: **and**, **or**, **not**, and "
+                            "**without** (a weighted negation, `U_B − w·U_A`), e.g. `even and not 4`, `3 or 8`, "
+                            "`(3 or 8) and not 5`, `even without 4`. A target the zoo has a bridge for uses it; "
+                            "any other is sampled by MALA on the composed energy, and you can train a bridge for "
+                            "it here (about two minutes; kept for later).")
+                with gr.Row():
+                    expression = gr.Textbox(value=compose.DEFAULT_EXPRESSION, label="Target expression",
+                                            elem_id="expression")
+                    weight = gr.Slider(0.0, 1.0, value=compose.DEFAULT_WEIGHT, step=0.05,
+                                       label="Weight w of 'without'", elem_id="weight")
+                    lo, hi = compose.MALA_STEPS
+                    mala_steps = gr.Slider(lo, hi, value=compose.DEFAULT_MALA_STEPS, step=10,
+                                           label=f"MALA steps ({lo}–{hi}), when no bridge exists",
+                                           elem_id="mala-steps")
+                with gr.Row():
+                    c_go = gr.Button("Sample", variant="primary", elem_id="compose-button")
+                    c_train = gr.Button("Train a bridge for this target (about 2 minutes)", elem_id="train-button")
+                c_method = gr.Markdown(elem_id="compose-method")
+                with gr.Row():
+                    c_pairs = gr.Image(label="Start → sample (one box per sample)", format="png", interactive=False,
+                                       elem_id="compose-pairs", elem_classes="pixelated")
+                    c_anim = gr.Image(label="The path, animated", interactive=False, elem_id="compose-animation",
+                                      elem_classes="pixelated")
+                with gr.Row():
+                    with gr.Column():
+                        c_step = gr.Slider(0, DEFAULT_STEPS, value=DEFAULT_STEPS, step=1,
+                                           label="Scrub the path: frame", elem_id="compose-step")
+                        c_frame = gr.Image(label="Start → image at this frame", format="png", interactive=False,
+                                           elem_id="compose-frame", elem_classes="pixelated")
+                    with gr.Column():
+                        c_plot = gr.Plot(label="Judge's target probability along the path", format="png",
+                                         elem_id="compose-plot")
+                        c_numbers = gr.Markdown(label="Numbers", elem_id="compose-numbers")
+                with gr.Accordion("For scripts: numbers as JSON and the run id", open=False):
+                    c_raw = gr.JSON(label="Numbers (JSON)")
+                    c_run_id = gr.Textbox(label="Run id (pass it to /compose_frame)", interactive=False)
+
         inputs = [prior, target, samples, seed, steps]
         outputs = [pairs, anim, step, frame, plot, numbers, raw, run_id]
         prior.change(update_targets, prior, target, api_name="targets", show_progress="hidden")
@@ -230,6 +311,14 @@ def build_demo(concurrency_limit: int = 2, max_queue: int = 64) -> gr.Blocks:
                       [read, d_pairs, d_anim, d_step, d_frame, d_plot, d_numbers, d_raw, d_run_id],
                       api_name="translate_drawing", concurrency_id="compute", show_progress_on=[read])
         d_step.input(show_frame, [d_run_id, d_step], d_frame, api_name="drawing_frame", show_progress="hidden",
+                     trigger_mode="always_last", concurrency_limit=4, concurrency_id="frames")
+        c_outputs = [c_method, c_pairs, c_anim, c_step, c_frame, c_plot, c_numbers, c_raw, c_run_id]
+        c_go.click(run_compose, [prior, expression, weight, samples, seed, mala_steps], c_outputs, api_name="compose",
+                   concurrency_id="compute", show_progress_on=[c_pairs])
+        c_train.click(run_train_bridge, [prior, expression, weight, samples, seed], c_outputs,
+                      api_name="train_bridge", concurrency_id="training", concurrency_limit=1,
+                      show_progress_on=[c_pairs])
+        c_step.input(show_frame, [c_run_id, c_step], c_frame, api_name="compose_frame", show_progress="hidden",
                      trigger_mode="always_last", concurrency_limit=4, concurrency_id="frames")
         # something to look at as soon as the page opens (the same function as /translate)
         demo.load(run_translate, inputs, outputs, api_visibility="private", concurrency_id="compute",

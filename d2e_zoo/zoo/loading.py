@@ -172,8 +172,6 @@ def load(name: str, path=None, repo_id: Optional[str] = None, revision: Optional
 
 
 def _load_bridge(entry: ZooEntry, folder: Path, use_hub):
-    from ..pipelines import D2EBridgePipeline
-
     if not (folder / "model_index.json").is_file():
         raise ZooLoadError(f"{entry.name}: missing model_index.json in {folder}")
     shared = {}
@@ -184,14 +182,25 @@ def _load_bridge(entry: ZooEntry, folder: Path, use_hub):
     for comp in ("bridge", "backward_bridge"):
         if (folder / comp).is_dir():
             shared[comp] = load_model_folder(folder / comp)
+    try:
+        return load_pipeline_folder(folder, **shared)
+    except Exception as e:
+        raise ZooLoadError(f"{entry.name}: could not load the pipeline from {folder}: "
+                           f"{type(e).__name__}: {e}") from None
+
+
+def load_pipeline_folder(folder: Path, **components):
+    """``D2EBridgePipeline.from_pretrained`` (safetensors only) with the given components
+    passed in and no loading progress bar; its sampling progress bar is off too."""
     from diffusers.utils import logging as diffusers_logging
 
+    from ..pipelines import D2EBridgePipeline
+
+    check_no_pickles(Path(folder))
     enabled = diffusers_logging.is_progress_bar_enabled()
     diffusers_logging.disable_progress_bar()  # every component is already loaded: no bar needed
     try:
-        pipe = D2EBridgePipeline.from_pretrained(str(folder), use_safetensors=True, **shared)
-    except Exception as e:
-        raise ZooLoadError(f"{entry.name}: could not load the pipeline from {folder}: {type(e).__name__}: {e}") from None
+        pipe = D2EBridgePipeline.from_pretrained(str(folder), use_safetensors=True, **components)
     finally:
         if enabled:
             diffusers_logging.enable_progress_bar()

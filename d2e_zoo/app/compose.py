@@ -1,0 +1,199 @@
+"""Targets written as expressions ("even and not 4", "3 or 8", "even without 4"): sample them
+with the best available tool, or train a bridge for them on the spot.
+
+For a prior and an expression, :func:`sample_target` uses, in order:
+
+1. a trained zoo bridge, when the expression is exactly a class set the zoo has a bridge for
+   (``"0 or 2 or 4 or 6 or 8"`` is ``mnist-even``);
+2. a bridge trained here earlier for the same prior, expression and weight (cached in memory
+   and on disk, see :mod:`d2e_zoo.trainers.live`);
+3. MALA on the composed energy ``N(z; 0, I) exp(-U_expr(z))`` from prior draws, with its
+   settling diagnostic.
+
+:func:`train_bridge` trains a bridge for the target (a couple of minutes, one at a time per
+process) and translates with it. Every path returns a :class:`~.translate.Translation`, so the
+page shows the same pictures and numbers for all three.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Optional
+
+import torch
+
+from ..energies import ExpressionError, ExpressionPosterior, parse_expression
+from ..energies.expression import exact_classes, selected_classes
+from ..samplers import sample
+from ..trainers.live import DEFAULT_MAX_SECONDS, cache_folder, live_recipe, load_cached, train_live_bridge
+from ..zoo.registry import get_entry, list_models
+from .choices import DEFAULT_STEPS, LIMITS, InputError, as_int, check_prior
+from .models import get_model, pipeline_lock
+from .translate import Progress, _report, build_translation, remember, translate
+
+logger = logging.getLogger(__name__)
+
+TEMPERATURE = 0.5  # the softmax temperature of every zoo bridge
+DEFAULT_EXPRESSION = "even and not 4"
+DEFAULT_WEIGHT = 0.35
+DEFAULT_MALA_STEPS = 200
+MALA_STEPS = (10, 2000)
+MALA_STEP_SIZE = 0.05
+FRAMES = 20  # MALA paths are shown at about this many points
+CLASSIFIER = "mnist-classifier"
+
+_live: dict = {}
+_training = threading.Lock()
+
+
+def parse_target(expression) -> object:
+    """The parsed expression, or :class:`InputError` with the syntax."""
+    if not isinstance(expression, str) or not expression.strip():
+        raise InputError("Write a target, e.g. 'even and not 4', '3 or 8' or 'even without 4'.")
+    try:
+        tree = parse_expression(expression)
+    except ExpressionError as e:
+        raise InputError(str(e)) from None
+    if not selected_classes(tree):
+        raise InputError(f"The target {str(tree)!r} selects no digit (e.g. 'even and odd'): nothing to sample.")
+    return tree
+
+
+def check_weight(weight) -> float:
+    try:
+        w = float(weight)
+    except (TypeError, ValueError):
+        raise InputError(f"The weight of 'without' must be a number from 0 to 1, got {weight!r}.") from None
+    if not 0.0 <= w <= 1.0:
+        raise InputError(f"The weight of 'without' must be from 0 to 1, got {w:g}.")
+    return w
+
+
+def zoo_bridge_for(prior: str, tree) -> Optional[str]:
+    """The zoo bridge on ``prior`` whose target is exactly this expression, if any."""
+    classes = exact_classes(tree)
+    if classes is None:
+        return None
+    for name in list_models(kind="bridge"):
+        e = get_entry(name)
+        if e.generator == prior and e.source_classes is None and tuple(e.target_classes) == tuple(classes):
+            return name
+    return None
+
+
+def training_budget() -> float:
+    """Seconds a live training may take: ``$D2E_ZOO_LIVE_MAX_SECONDS`` or the default."""
+    import os
+
+    value = os.environ.get("D2E_ZOO_LIVE_MAX_SECONDS")
+    return float(value) if value else DEFAULT_MAX_SECONDS
+
+
+def _recipe(prior: str, tree, weight: float) -> dict:
+    # the weight only matters with 'without': other targets share one cached bridge whatever it is
+    return live_recipe(prior, str(tree), TEMPERATURE, weight if "without" in str(tree) else DEFAULT_WEIGHT,
+                       training_budget())
+
+
+def live_bridge_for(prior: str, tree, weight: float):
+    """A bridge trained here earlier for this target (memory, then disk cache), or None."""
+    recipe = _recipe(prior, tree, weight)
+    key = str(cache_folder(recipe))
+    if key not in _live:
+        pipe = load_cached(recipe)
+        if pipe is None:
+            return None
+        _live[key] = pipe
+    return _live[key]
+
+
+def describe(prior: str, expression, weight) -> dict:
+    """What :func:`sample_target` would use for this target, without running anything."""
+    check_prior(prior)
+    tree, w = parse_target(expression), check_weight(weight)
+    bridge = zoo_bridge_for(prior, tree)
+    live = None if bridge else live_bridge_for(prior, tree, w)
+    method = "zoo bridge" if bridge else "trained here" if live is not None else "MALA"
+    return {"expression": str(tree), "digits": sorted(selected_classes(tree)), "method": method, "bridge": bridge}
+
+
+def _run_live(pipe, prior, tree, n, seed, progress: Progress):
+    started = time.perf_counter()
+    g = torch.Generator().manual_seed(seed)
+    with pipeline_lock(f"live:{prior}:{tree}"):  # a pipeline's scheduler grid is per call: one run at a time
+        out = pipe(num_samples=n, generator=g, num_inference_steps=DEFAULT_STEPS, return_trajectory=True,
+                   decode=False, progress=False)
+    info = getattr(pipe, "live_info", {})
+    metrics = {"bridge": f"bridge trained here for '{tree}'", "prior": prior, "source": "N(0, I)",
+               "seconds_bridge": time.perf_counter() - started, "origin": "trained in this app",
+               "train_seconds": info.get("train_seconds")}
+    run_id = f"live:{prior}:{tree}|n={n}|seed={seed}"
+    return remember(build_translation(run_id, metrics["bridge"], pipe.decode, out.trajectory, out.times,
+                                      pipe.target_classes, None, seed, started, progress, metrics))
+
+
+def _run_mala(prior, tree, weight, n, seed, mala_steps, progress: Progress):
+    started = time.perf_counter()
+    generator = get_model(prior)
+    energy = ExpressionPosterior(generator, get_model(CLASSIFIER), tree, TEMPERATURE, weight)
+    _report(progress, 0.1, f"MALA: {mala_steps} steps on {n} chains")
+    g = torch.Generator().manual_seed(seed)
+    res = sample(energy, num_samples=n, method="mala", n_steps=mala_steps, step_size=MALA_STEP_SIZE,
+                 record_every=max(1, mala_steps // FRAMES), check_every=max(5, mala_steps // 20),
+                 min_steps=min(50, mala_steps), generator=g)
+    diag = res.diagnostic
+    metrics = {"bridge": f"MALA ({res.steps} steps, shown at {len(res.trajectory_steps) - 1} frames) on '{tree}'",
+               "prior": prior, "source": "N(0, I)",
+               "seconds_bridge": res.seconds, "origin": "MALA (no bridge for this target yet)",
+               "mala_steps": res.steps, "mala_acceptance": res.acceptance_rate,
+               "energy_settled": diag.settled, "energy_rhat": diag.rhat, "energy_drift_z": diag.drift_z}
+    times = torch.tensor(res.trajectory_steps, dtype=torch.float32) * MALA_STEP_SIZE
+    run_id = f"compose:{prior}:{tree}:w={weight:g}|n={n}|seed={seed}|mala={mala_steps}"
+    return remember(build_translation(run_id, metrics["bridge"], generator, res.trajectory, times,
+                                      energy.classes, None, seed, started, progress, metrics))
+
+
+def sample_target(prior: str, expression, weight=DEFAULT_WEIGHT, num_samples=16, seed=0,
+                  mala_steps=DEFAULT_MALA_STEPS, progress: Progress = None):
+    """Samples of the target ``expression`` on ``prior``: ``(Translation, method)`` with method
+    ``"zoo bridge"``, ``"trained here"`` or ``"MALA"``."""
+    check_prior(prior)
+    tree, w = parse_target(expression), check_weight(weight)
+    n = as_int(num_samples, "Number of samples", LIMITS.samples)
+    seed = as_int(seed, "Seed", LIMITS.seed)
+    steps = as_int(mala_steps, "MALA steps", MALA_STEPS)
+    bridge = zoo_bridge_for(prior, tree)
+    if bridge is not None:
+        return translate(bridge, n, seed, DEFAULT_STEPS, prior=prior, progress=progress), "zoo bridge"
+    live = live_bridge_for(prior, tree, w)
+    if live is not None:
+        return _run_live(live, prior, tree, n, seed, progress), "trained here"
+    return _run_mala(prior, tree, w, n, seed, steps, progress), "MALA"
+
+
+def train_bridge(prior: str, expression, weight=DEFAULT_WEIGHT, num_samples=16, seed=0,
+                 progress: Progress = None):
+    """Train (or fetch from the cache) a bridge for the target and translate with it:
+    ``(Translation, method)``. One training runs at a time; a second request gets a clear error."""
+    check_prior(prior)
+    tree, w = parse_target(expression), check_weight(weight)
+    n = as_int(num_samples, "Number of samples", LIMITS.samples)
+    seed = as_int(seed, "Seed", LIMITS.seed)
+    bridge = zoo_bridge_for(prior, tree)
+    if bridge is not None:
+        return translate(bridge, n, seed, DEFAULT_STEPS, prior=prior, progress=progress), "zoo bridge"
+    live = live_bridge_for(prior, tree, w)
+    if live is None:
+        recipe = _recipe(prior, tree, w)
+        if not _training.acquire(blocking=False):
+            raise InputError("Another bridge is being trained right now (one at a time): try again in a few "
+                             "minutes, or sample this target with MALA meanwhile.")
+        try:
+            _report(progress, 0.0, f"Training a bridge for '{tree}' (at most {recipe['bridge']['max_seconds']:.0f} s)")
+            live = train_live_bridge(recipe, callback=lambda f, m: _report(progress, 0.9 * f, m))
+        finally:
+            _training.release()
+        _live[str(cache_folder(recipe))] = live
+    return _run_live(live, prior, tree, n, seed, progress), "trained here"

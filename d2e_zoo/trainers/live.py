@@ -1,0 +1,114 @@
+"""Train a bridge for a new target in minutes, and cache it (the app's "train a bridge" button).
+
+The schedule is the one the zoo's bridges of the same prior were trained with (read from the
+bundled ``training.json``), shortened (``LIVE_SCHEDULE``) and capped by a wall-clock budget;
+the time budget also drives the off-policy annealing, so a run cut short still ends with the
+late-schedule settings. The trained pipeline is written to the cache folder
+(``$D2E_ZOO_CACHE`` or ``~/.cache/d2e_zoo``, under ``live-bridges/<key>``) with
+``save_pretrained`` (safetensors), without the shared generator and classifier, and later
+requests for the same prior, target, temperature and negation weight load it from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..ipf.config import IPFConfig
+from ..ipf.trainer import IPFTrainer
+from ..zoo.registry import get_entry, list_models
+from .bridge import bridge_endpoints, make_pipeline, save_bridge
+
+logger = logging.getLogger(__name__)
+
+LIVE_SCHEDULE = {"ipf_iterations": 8, "backward_steps": 40, "forward_steps": 100}
+DEFAULT_MAX_SECONDS = 150.0
+CLASSIFIER = "mnist-classifier"
+
+__all__ = ["live_recipe", "cache_folder", "load_cached", "train_live_bridge", "DEFAULT_MAX_SECONDS"]
+
+
+def _reference_bridge(prior: str) -> str:
+    """A zoo bridge (prior -> class posterior) whose recipe the live schedule starts from."""
+    for name in list_models(kind="bridge"):
+        e = get_entry(name)
+        if e.generator == prior and e.source_classes is None:
+            return name
+    raise ValueError(f"no zoo bridge starts from the prior {prior!r}; priors with bridges: "
+                     f"{sorted({get_entry(n).generator for n in list_models(kind='bridge')})}")
+
+
+def live_recipe(prior: str, target: str, temperature: float = 0.5, negation_weight: float = 0.35,
+                max_seconds: float = DEFAULT_MAX_SECONDS, seed: int = 0) -> dict:
+    """The recipe of a live bridge: the zoo recipe of ``prior``'s bridges, shortened."""
+    from ..zoo.loading import read_training_info
+
+    base = read_training_info(_reference_bridge(prior)).get("recipe", {})
+    ipf = {**base.get("ipf", {}), **LIVE_SCHEDULE}
+    return {"name": f"live:{prior}:{target}", "kind": "bridge", "seed": int(seed),
+            "bridge": {"generator": prior, "classifier": CLASSIFIER, "target": target,
+                       "temperature": float(temperature), "negation_weight": float(negation_weight),
+                       "max_seconds": float(max_seconds)},
+            "ipf": ipf}
+
+
+def cache_folder(recipe: dict) -> Path:
+    """Where the live bridge of ``recipe`` is cached (a folder named by a hash of the recipe)."""
+    root = Path(os.environ.get("D2E_ZOO_CACHE", Path.home() / ".cache" / "d2e_zoo")) / "live-bridges"
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    return root / key
+
+
+def load_cached(recipe: dict):
+    """The cached pipeline of ``recipe``, or None if it was never trained here."""
+    from ..zoo.loading import load_component, load_pipeline_folder
+
+    folder = cache_folder(recipe)
+    if not (folder / "model_index.json").is_file():
+        return None
+    b = recipe["bridge"]
+    pipe = load_pipeline_folder(folder, generator=load_component(b["generator"]),
+                                classifier=load_component(b["classifier"]))
+    pipe.live_info = json.loads((folder / "live.json").read_text())
+    return pipe
+
+
+def train_live_bridge(recipe: dict, callback: Optional[Callable[[float, str], None]] = None):
+    """Train the bridge of ``recipe`` (single process, CPU or GPU), cache it and return the
+    pipeline. ``callback(fraction_done, message)`` is called after every IPF half-step."""
+    import torch
+
+    from ..zoo.loading import load_component
+
+    b = recipe["bridge"]
+    generator, classifier = load_component(b["generator"]), load_component(b["classifier"])
+    source, target = bridge_endpoints(recipe, generator, classifier)
+    trainer = IPFTrainer(source, target.energy_view(), IPFConfig(**{**recipe["ipf"], "seed": int(recipe["seed"])}))
+    budget = float(b["max_seconds"])
+
+    def report(tr: IPFTrainer):
+        if callback is not None:
+            frac = max(tr.progress, min(1.0, tr.state.seconds / budget))
+            callback(frac, f"IPF iteration {tr.state.iteration}/{tr.config.ipf_iterations}, {tr.state.seconds:.0f} s")
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small networks: one thread is fastest, and leaves a core to the server
+    t0 = time.perf_counter()
+    try:
+        trainer.train(max_seconds=budget, callback=report)
+    finally:
+        torch.set_num_threads(threads)
+    pipe = make_pipeline(trainer, generator, classifier, recipe)
+    pipe.set_progress_bar_config(disable=True)
+    folder = cache_folder(recipe)
+    save_bridge(pipe, folder)
+    info = {"recipe": recipe, "train_seconds": time.perf_counter() - t0, "ipf_iterations": trainer.state.iteration}
+    (folder / "live.json").write_text(json.dumps(info, indent=2))
+    pipe.live_info = info
+    logger.info("live bridge %s trained in %.0f s, cached in %s", recipe["name"], info["train_seconds"], folder)
+    return pipe

@@ -1,0 +1,95 @@
+"""The app's composed targets: which sampler a target gets, MALA runs, live training + cache."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from d2e_zoo.app import compose
+from d2e_zoo.app.choices import InputError
+from d2e_zoo.app.translate import get_run
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("D2E_ZOO_CACHE", str(tmp_path))
+    monkeypatch.setenv("D2E_ZOO_LIVE_MAX_SECONDS", "4")
+    monkeypatch.setattr(compose, "_live", {})
+    return tmp_path
+
+
+@pytest.mark.parametrize("prior, expression, method, bridge", [
+    ("mnist-gan", "0 or 2 or 4 or 6 or 8", "zoo bridge", "mnist-even"),
+    ("mnist-gan", "not (0 or 2 or 4 or 6 or 8)", "zoo bridge", "mnist-odd"),
+    ("mnist-gan", "7", "zoo bridge", "mnist-7"),
+    ("mnist-vae", "7", "MALA", None),  # the VAE has only even / odd bridges
+    ("mnist-gan", "even and not 4", "MALA", None),
+    ("mnist-gan", "3 or 8", "MALA", None),
+])
+def test_each_target_gets_the_right_sampler(cache, prior, expression, method, bridge):
+    d = compose.describe(prior, expression, 0.35)
+    assert (d["method"], d["bridge"]) == (method, bridge)
+
+
+def test_mala_run_has_a_path_numbers_and_a_diagnostic(cache):
+    tr, method = compose.sample_target("mnist-gan", "(3 or 8) and not 5", 0.35, num_samples=6, seed=1, mala_steps=40)
+    assert method == "MALA"
+    assert tr.frames.shape == (21, 6, 28, 28) and tr.frames.dtype == torch.uint8
+    assert tr.target_classes == (3, 8)
+    m = tr.metrics
+    assert 0 <= m["judge_precision"] <= 1 and m["mala_steps"] == 40 and 0 < m["mala_acceptance"] <= 1
+    assert sum(m["judge_counts"].values()) == 6
+    assert get_run(tr.run_id) is tr  # the frame slider finds it
+    again, _ = compose.sample_target("mnist-gan", "(3 or 8) and not 5", 0.35, num_samples=6, seed=1, mala_steps=40)
+    assert torch.equal(again.trajectory, tr.trajectory)  # seeded
+
+
+def test_training_a_bridge_caches_it_in_memory_and_on_disk(cache):
+    tr, method = compose.train_bridge("mnist-gan", "3 or 8", 0.35, num_samples=5, seed=0)
+    assert method == "trained here" and tr.frames.shape[1] == 5 and tr.target_classes == (3, 8)
+    assert tr.metrics["train_seconds"] < 30  # capped at 4 s of training by the environment
+    folders = list((cache / "live-bridges").iterdir())
+    assert len(folders) == 1
+    files = {p.suffix for p in folders[0].rglob("*") if p.is_file()}
+    assert ".safetensors" in files and not files & {".bin", ".pt", ".pkl", ".ckpt"}
+    assert compose.describe("mnist-gan", "3 or 8", 0.9)["method"] == "trained here"  # weight unused without 'without'
+    compose._live.clear()  # a new process: found on disk
+    tr2, method2 = compose.sample_target("mnist-gan", "3 or 8", 0.35, num_samples=5, seed=0)
+    assert method2 == "trained here" and torch.equal(tr2.trajectory, tr.trajectory)
+
+
+def test_one_training_at_a_time(cache):
+    assert compose._training.acquire(blocking=False)
+    try:
+        with pytest.raises(InputError, match="Another bridge is being trained"):
+            compose.train_bridge("mnist-gan", "1 or 7", 0.35, num_samples=2)
+    finally:
+        compose._training.release()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(expression=""), "Write a target"),
+    (dict(expression="even and odd"), "selects no digit"),
+    (dict(expression="3 or 12"), "'12' is not a digit"),
+    (dict(weight=1.5), "must be from 0 to 1"),
+    (dict(mala_steps=5), "MALA steps must be from 10 to 2000"),
+    (dict(prior="mnist-gan-z99"), "Unknown prior"),
+])
+def test_bad_input_is_a_message(cache, kwargs, match):
+    args = {"prior": "mnist-gan", "expression": "3 or 8", "weight": 0.35, "mala_steps": 40, **kwargs}
+    with pytest.raises(InputError, match=match):
+        compose.sample_target(num_samples=2, **args)
+
+
+def test_ui_handlers(cache):
+    gr = pytest.importorskip("gradio")
+    from d2e_zoo.app import ui
+
+    method, pairs, gif, slider, frame, fig, md, raw, run_id = ui.run_compose("mnist-gan", "even and not 4", 0.35, 3,
+                                                                              0, 20)
+    assert "Sampled by MALA" in method and Path(gif).suffix == ".gif" and run_id.startswith("compose:")
+    assert ui.show_frame(run_id, 3).size == frame.size
+    method, *_ = ui.run_compose("mnist-gan", "0 or 2 or 4 or 6 or 8", 0.35, 3, 0, 20)
+    assert "zoo bridge `mnist-even`" in method
+    with pytest.raises(gr.Error, match="selects no digit"):
+        ui.run_compose("mnist-gan", "even and odd", 0.35, 3, 0, 20)
