@@ -27,8 +27,7 @@ from typing import Optional
 import torch
 
 from .data import load_mnist
-from .energies import ClassifierPosterior
-from .zoo import get_entry, list_models, load
+from .zoo import get_entry, load
 from .zoo.loading import ZooLoadError
 from .zoo.registry import UnknownModelError
 

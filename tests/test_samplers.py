@@ -104,7 +104,8 @@ def test_non_log_concave_energy_has_no_bakry_emery_bound_but_a_holley_stroock_on
     lp = lambda x: -0.5 * (x**2).sum(1) - 2 * torch.cos(3 * x[:, 0])  # noqa: E731
     x = torch.randn(400, 2, generator=torch.Generator().manual_seed(0))
     assert not estimate_log_sobolev(lp, x).valid
-    hs = estimate_log_sobolev(lp, x, "holley-stroock", base_curvature=1.0, perturbation=lambda x: 2 * torch.cos(3 * x[:, 0]))
+    hs = estimate_log_sobolev(lp, x, "holley-stroock", base_curvature=1.0,
+                              perturbation=lambda x: 2 * torch.cos(3 * x[:, 0]))
     assert math.exp(-4.0) <= hs.constant < 1.0
 
 

@@ -10,7 +10,7 @@ normaliser ``Z = E_{N(0, I)}[p_T(C | G(z))]`` (so ``log p1(z) = log_prob(z) - lo
 from __future__ import annotations
 
 import math
-from typing import Iterable, Optional, Sequence
+from typing import Optional
 
 import torch
 
@@ -121,7 +121,8 @@ class LatentPosterior(Endpoint):
 
     def _logits(self, z: torch.Tensor) -> torch.Tensor:
         """Classifier logits of ``G(z)`` in chunks, ``(N, 10)``."""
-        parts = [self.classifier(self.generator(z[i:i + self.chunk_size])) for i in range(0, z.shape[0], self.chunk_size)]
+        parts = [self.classifier(self.generator(z[i:i + self.chunk_size]))
+                 for i in range(0, z.shape[0], self.chunk_size)]
         return torch.cat(parts) if len(parts) > 1 else parts[0]
 
     def class_probabilities(self, z: torch.Tensor) -> torch.Tensor:

@@ -78,7 +78,8 @@ class EnergyDiagnostic:
     def report(self) -> str:
         state = (f"settled from step {self.settled_step}" if self.settled_step is not None else "not settled")
         state += ", chains mixed" if self.mixed else ", chains not yet mixed"
-        return (f"energy diagnostic after {self.steps} steps: split-R-hat {self.rhat:.3f}, drift z {self.drift_z:+.2f}, "
+        return (f"energy diagnostic after {self.steps} steps: split-R-hat {self.rhat:.3f}, "
+                f"drift z {self.drift_z:+.2f}, "
                 f"E[U] {float(self.energy_mean[-1]):.4g} ± {float(self.energy_std[-1]):.3g} ({state})")
 
 

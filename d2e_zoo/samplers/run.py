@@ -141,7 +141,8 @@ def sample(energy, num_samples: Optional[int] = None, x0: Optional[torch.Tensor]
            tolerance: float = 0.01, kl0: Optional[float] = None,
            log_sobolev: Union[None, float, LogSobolevEstimate] = None, init_std: float = 1.0,
            target_accept: float = 0.574, check_every: int = 25, min_steps: int = 50,
-           record_every: Optional[int] = None, generator: Optional[torch.Generator] = None, progress: bool = False) -> SamplingResult:
+           record_every: Optional[int] = None, generator: Optional[torch.Generator] = None,
+           progress: bool = False) -> SamplingResult:
     """Sample ``exp(-U)`` with ``method`` in ``("mala", "ula", "flow")``.
 
     Args:
