@@ -170,3 +170,37 @@ def test_non_finite_energy_is_refused(method):
 
     with pytest.raises(ValueError, match="non-finite"):
         sample(lp, x0=torch.linspace(0, 1, 10).unsqueeze(1).repeat(1, 4), method=method, n_steps=3, step_size=0.01)
+
+
+def test_relaxation_rate_of_a_gaussian_is_its_log_sobolev_constant():
+    from d2e_zoo.samplers import relaxation_constant
+
+    sigma, h = 0.5, 0.002
+    g = torch.Generator().manual_seed(7)
+    res = sample(lambda x: -0.5 * (x**2).sum(1) / sigma**2, x0=2 * torch.randn(4000, 3, generator=g) + 1,
+                 method="ula", n_steps=600, step_size=h, generator=g)
+    est = relaxation_constant(torch.arange(1, 601) * h, res.diagnostic.energy_mean, res.diagnostic.energy_std, 4000)
+    assert est.valid and est.constant == pytest.approx(1 / sigma**2, rel=0.1)
+
+
+def double_well(x):
+    return -((x[:, 0] ** 2 - 1) ** 2) - 0.5 * x[:, 1] ** 2
+
+
+def test_log_sobolev_rule_without_convexity_uses_the_measured_relaxation():
+    g = torch.Generator().manual_seed(8)
+    res = sample(double_well, x0=1.5 * torch.randn(3000, 2, generator=g), method="mala", stop="log-sobolev", kl0=5.0,
+                 step_size=0.01, generator=g)
+    assert res.log_sobolev.method == "relaxation" and res.log_sobolev.valid
+    assert res.sufficient_time is not None and res.langevin_time >= res.sufficient_time
+    assert "sufficient time" in res.stop_reason
+    assert (res.samples[:, 0] > 0).float().mean() == pytest.approx(0.5, abs=0.05)  # both wells, symmetric start
+
+
+def test_a_curvature_bound_that_fails_along_the_run_is_flagged():
+    g = torch.Generator().manual_seed(9)
+    res = sample(double_well, x0=0.3 * torch.randn(2000, 2, generator=g) + 2.5, method="mala", stop="log-sobolev",
+                 kl0=3.0, step_size=0.01, generator=g)
+    assert res.log_sobolev.method == "bakry-emery"  # convex where the chains started...
+    assert not res.log_sobolev_check.valid  # ...but not where they went
+    assert "WARNING" in res.report() and "not a guarantee" in res.report()

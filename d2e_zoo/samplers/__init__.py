@@ -7,9 +7,9 @@ settling diagnostic). The single-step ULA/MALA kernels live in :mod:`d2e_zoo.exp
 from .derivatives import energy_and_grad, hessians, laplacian
 from .diagnostics import EnergyDiagnostic, EnergyMonitor, drift_z, split_rhat
 from .gradient_flow import FlowResult, gradient_flow
-from .log_sobolev import LogSobolevEstimate, estimate_log_sobolev, gaussian_kl, langevin_time
+from .log_sobolev import LogSobolevEstimate, estimate_log_sobolev, gaussian_kl, langevin_time, relaxation_constant
 from .run import METHODS, STOP_RULES, SamplingResult, sample
 
 __all__ = ["EnergyDiagnostic", "EnergyMonitor", "FlowResult", "LogSobolevEstimate", "METHODS", "STOP_RULES",
            "SamplingResult", "drift_z", "energy_and_grad", "estimate_log_sobolev", "gaussian_kl", "gradient_flow",
-           "hessians", "langevin_time", "laplacian", "sample", "split_rhat"]
+           "hessians", "langevin_time", "laplacian", "relaxation_constant", "sample", "split_rhat"]

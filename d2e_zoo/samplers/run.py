@@ -32,7 +32,7 @@ from ..exploration.langevin import LangevinSampler
 from .derivatives import as_log_prob
 from .diagnostics import EnergyDiagnostic, EnergyMonitor
 from .gradient_flow import FlowResult, gradient_flow
-from .log_sobolev import LogSobolevEstimate, estimate_log_sobolev, langevin_time
+from .log_sobolev import LogSobolevEstimate, estimate_log_sobolev, langevin_time, relaxation_constant
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,9 @@ class SamplingResult:
         diagnostic: energy settling diagnostic (Langevin runs).
         flow: the gradient flow's traces (flow runs).
         log_sobolev, kl0, sufficient_time: the log-Sobolev stopping inputs and ``tau``.
+        log_sobolev_check: a Bakry-Emery estimate was measured at the initial states; this is
+            the same estimate at the final states. If it is invalid or smaller, the bound did not
+            hold along the run and ``tau`` is not sufficient (the report says so).
         trajectory: with ``record_every``, the states at step 0 and every ``record_every``
             steps (and the last), ``(M, N, d)``; ``trajectory_steps`` their step numbers.
     """
@@ -76,6 +79,7 @@ class SamplingResult:
     sufficient_time: Optional[float] = None
     trajectory: Optional[torch.Tensor] = None
     trajectory_steps: Optional[list] = None
+    log_sobolev_check: Optional[LogSobolevEstimate] = None
 
     def report(self) -> str:
         lines = [f"{self.method}: {self.samples.shape[0]} samples, {self.steps} steps, t = {self.langevin_time:.4g}, "
@@ -90,6 +94,10 @@ class SamplingResult:
         if self.sufficient_time is not None:
             lines.append(f"sufficient Langevin time tau = log(KL0/eps)/(2 C_LS) = {self.sufficient_time:.4g} "
                          f"(KL0 = {self.kl0:.4g})")
+        check = self.log_sobolev_check
+        if check is not None and (not check.valid or check.constant < self.log_sobolev.constant):
+            lines.append(f"WARNING: at the final states {check.detail}: the curvature bound measured at the start "
+                         "does not hold where the chains went, so tau is not a guarantee")
         if self.diagnostic is not None:
             lines.append(self.diagnostic.report())
         if self.flow is not None:
@@ -104,6 +112,8 @@ class SamplingResult:
             out.update(rhat=d.rhat, drift_z=d.drift_z, settled=d.settled, settled_step=d.settled_step)
         if self.log_sobolev is not None:
             out.update(log_sobolev_constant=self.log_sobolev.constant, log_sobolev_method=self.log_sobolev.method)
+        if self.log_sobolev_check is not None:
+            out.update(log_sobolev_constant_final_states=self.log_sobolev_check.constant)
         if self.flow is not None:
             out.update(flow_stop_time=self.flow.stop_time, flow_crossed=self.flow.crossed)
         return out
@@ -122,18 +132,15 @@ def _initial_states(energy, num_samples, x0, init_std, generator):
     return init_std * torch.randn(int(num_samples), int(dim), generator=generator)
 
 
-def _log_sobolev_for(energy, states, log_sobolev) -> LogSobolevEstimate:
-    """The given estimate, or Bakry-Emery on ``states``, falling back to Holley-Stroock for
-    energies that expose ``log_sobolev_split() -> (kappa_0, V)``."""
+def _log_sobolev_for(energy, states, log_sobolev) -> Optional[LogSobolevEstimate]:
+    """The given estimate, or Bakry-Emery on ``states``; None when that has no bound (the run
+    then estimates the constant from its own energy relaxation)."""
     if isinstance(log_sobolev, LogSobolevEstimate):
         return log_sobolev
     if isinstance(log_sobolev, (int, float)):
         return LogSobolevEstimate(float(log_sobolev), "given", 0, "given by the caller")
     est = estimate_log_sobolev(energy, states, "bakry-emery")
-    if not est.valid and hasattr(energy, "log_sobolev_split"):
-        kappa0, v = energy.log_sobolev_split()
-        est = estimate_log_sobolev(energy, states, "holley-stroock", base_curvature=kappa0, perturbation=v)
-    return est
+    return est if est.valid else None
 
 
 def sample(energy, num_samples: Optional[int] = None, x0: Optional[torch.Tensor] = None, method: str = "mala",
@@ -154,7 +161,10 @@ def sample(energy, num_samples: Optional[int] = None, x0: Optional[torch.Tensor]
         tolerance: KL tolerance ``eps`` of the log-Sobolev rule.
         kl0: ``KL(rho_0 || pi)`` for the log-Sobolev rule; when omitted and the run starts from
             ``N(0, I)``, energies with ``kl_from_prior()`` supply it.
-        log_sobolev: ``C_LS`` (a number or an estimate); estimated at the initial states if omitted.
+        log_sobolev: ``C_LS`` (a number or an estimate). If omitted: Bakry-Emery at the initial
+            states when the energy is convex there, else the empirical relaxation rate of the
+            mean energy, fitted once the energy has settled (the run then continues until
+            ``tau`` if it is not there yet).
         check_every, min_steps: the settling diagnostic's cadence and minimum run.
         record_every: keep the states every this many steps (Langevin methods; see
             :attr:`SamplingResult.trajectory`).
@@ -194,9 +204,10 @@ def sample(energy, num_samples: Optional[int] = None, x0: Optional[torch.Tensor]
                 raise ValueError("the log-Sobolev rule needs kl0 = KL(rho_0 || pi) (or an energy with kl_from_prior() "
                                  "started from N(0, I))")
         ls_est = _log_sobolev_for(energy, x, log_sobolev)
-        if not ls_est.valid:
-            raise ValueError(f"no usable log-Sobolev constant for this energy ({ls_est.detail}); pass log_sobolev=")
-        tau = langevin_time(kl0, tolerance, ls_est.constant)
+        if ls_est is not None:
+            if not ls_est.valid:
+                raise ValueError(f"the log-Sobolev constant must be > 0 ({ls_est.detail})")
+            tau = langevin_time(kl0, tolerance, ls_est.constant)
 
     monitor = EnergyMonitor(check_every=check_every, min_steps=min(min_steps, max_steps),
                             stop_when_settled=stop == "settled")
@@ -205,11 +216,22 @@ def sample(energy, num_samples: Optional[int] = None, x0: Optional[torch.Tensor]
         raise ValueError(f"record_every must be an integer >= 1, got {record_every!r}")
     snapshots, snapshot_steps = ([x.clone()], [0]) if record_every else (None, None)
 
+    times: list = []  # Langevin time after each step
+
     def callback(k, xs, lp, h):
+        nonlocal ls_est, tau
+        times.append(monitor.elapsed_time + float(h.double().mean()))
         if snapshots is not None and (k + 1) % record_every == 0:
             snapshots.append(xs.clone())
             snapshot_steps.append(k + 1)
         stop_now = monitor(k, xs, lp, h)
+        if stop == "log-sobolev" and tau is None and monitor.settled_step is not None:
+            diag = monitor.diagnostic()
+            est = relaxation_constant(torch.tensor(times), diag.energy_mean, diag.energy_std, xs.shape[0])
+            ls_est = est
+            if not est.valid:  # nothing to extrapolate from: the settled energy is all there is
+                return True
+            tau = langevin_time(kl0, tolerance, est.constant)
         return stop_now or (tau is not None and monitor.elapsed_time >= tau)
 
     budget = n_steps if stop == "steps" else max_steps
@@ -221,11 +243,20 @@ def sample(energy, num_samples: Optional[int] = None, x0: Optional[torch.Tensor]
         snapshots.append(res.samples.clone())
         snapshot_steps.append(steps)
     diag = monitor.diagnostic()
+    check = None
+    if ls_est is not None and ls_est.method == "bakry-emery":
+        check = estimate_log_sobolev(energy if hasattr(energy, "log_prob") else log_prob, res.samples, "bakry-emery")
     if stop == "steps":
         reason = f"ran the {steps} requested steps"
     elif stop == "settled":
         reason = (f"energy statistics settled (|drift z| < {monitor.z_tol}) at step {steps}"
                   if monitor.settled_step is not None else f"max_steps = {max_steps} reached before the energy settled")
+    elif tau is None and ls_est is not None:
+        reason = (f"no log-Sobolev constant: not convex (no Bakry-Emery bound) and {ls_est.detail}; stopped when the "
+                  f"energy settled, at step {steps}")
+    elif tau is None:
+        reason = (f"max_steps = {max_steps} reached before a log-Sobolev constant could be estimated "
+                  "(not convex for Bakry-Emery, and the energy never settled to fit its relaxation)")
     else:
         reason = (f"reached the sufficient time tau = {tau:.4g} at step {steps}" if monitor.elapsed_time >= tau else
                   f"max_steps = {max_steps} reached at t = {monitor.elapsed_time:.4g} < tau = {tau:.4g}")
@@ -233,6 +264,6 @@ def sample(energy, num_samples: Optional[int] = None, x0: Optional[torch.Tensor]
                          seconds=time.perf_counter() - t0, langevin_time=monitor.elapsed_time, stop_reason=reason,
                          acceptance_rate=res.acceptance_rate, diagnostic=diag, log_sobolev=ls_est, kl0=kl0,
                          sufficient_time=tau, trajectory=None if snapshots is None else torch.stack(snapshots),
-                         trajectory_steps=snapshot_steps)
+                         trajectory_steps=snapshot_steps, log_sobolev_check=check)
     logger.info(out.report())
     return out
