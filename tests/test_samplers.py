@@ -204,3 +204,32 @@ def test_a_curvature_bound_that_fails_along_the_run_is_flagged():
     assert res.log_sobolev.method == "bakry-emery"  # convex where the chains started...
     assert not res.log_sobolev_check.valid  # ...but not where they went
     assert "WARNING" in res.report() and "not a guarantee" in res.report()
+
+
+def test_command_line_on_the_2d_suite_and_on_digits(capsys, tmp_path):
+    import json
+
+    from d2e_zoo.samplers.__main__ import main
+
+    assert main(["gmm8", "--num-samples", "300", "--steps", "150", "--step-size", "0.01", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["steps"] == 150 and 0 < out["acceptance_rate"] < 1 and out["w2_squared"] < 0.3
+    grid = tmp_path / "flow.png"
+    assert main(["3 or 8", "--prior", "mnist-gan", "--method", "flow", "--num-samples", "64", "--step-size", "0.02",
+                 "--save-grid", str(grid), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["flow_crossed"] and out["selected_classes"] == [3, 8] and grid.is_file()
+    assert sum(out["class_mix"][c] for c in (3, 8)) > 0.5  # the flow moved the prior towards 3s and 8s
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["gmm9"], "unknown distribution 'gmm9'; valid names"),
+    (["even and", "--prior", "mnist-gan"], "ends too early"),
+    (["gmm8", "--method", "flow", "--stop", "settled"], "does not apply to flow"),
+])
+def test_command_line_bad_input(argv, match, capsys):
+    from d2e_zoo.samplers.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert match in capsys.readouterr().err

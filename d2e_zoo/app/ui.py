@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from typing import Optional
 
 import gradio as gr
 import torch
@@ -179,6 +180,29 @@ def run_train_bridge(prior: str, expression: str, weight: float, num_samples: fl
     return (_method_line(method, tr), *_outputs(tr, started))
 
 
+def _result_panel(prefix: str, pairs_label: str, frame_label: str, step_label: str, run_id_label: str,
+                  run_id_elem: Optional[str] = None) -> list:
+    """The output area shared by the tabs: pairs, animation, step slider and frame, plot,
+    numbers, and the JSON / run id accordion; elem ids are ``prefix`` + ``pairs`` etc."""
+    with gr.Row():
+        pairs = gr.Image(label=pairs_label, format="png", interactive=False, elem_id=prefix + "pairs",
+                         elem_classes="pixelated")
+        anim = gr.Image(label="The path, animated", interactive=False, elem_id=prefix + "animation",
+                        elem_classes="pixelated")
+    with gr.Row():
+        with gr.Column():
+            step = gr.Slider(0, DEFAULT_STEPS, value=DEFAULT_STEPS, step=1, label=step_label, elem_id=prefix + "step")
+            frame = gr.Image(label=frame_label, format="png", interactive=False, elem_id=prefix + "frame",
+                             elem_classes="pixelated")
+        with gr.Column():
+            plot = gr.Plot(label="Judge's target probability along the path", format="png", elem_id=prefix + "plot")
+            numbers = gr.Markdown(label="Numbers", elem_id=prefix + "numbers")
+    with gr.Accordion("For scripts: numbers as JSON and the run id", open=False):
+        raw = gr.JSON(label="Numbers (JSON)")
+        run_id = gr.Textbox(label=run_id_label, interactive=False, elem_id=run_id_elem)
+    return [pairs, anim, step, frame, plot, numbers, raw, run_id]
+
+
 def build_demo(concurrency_limit: int = 2, max_queue: int = 64) -> gr.Blocks:
     """The app: inputs on top, a Translate tab and a Draw-your-own tab; queued with
     ``concurrency_limit`` translations at a time and at most ``max_queue`` waiting."""
@@ -205,24 +229,9 @@ def build_demo(concurrency_limit: int = 2, max_queue: int = 64) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Translate", id="translate"):
                 go = gr.Button("Translate", variant="primary", elem_id="translate-button")
-                with gr.Row():
-                    pairs = gr.Image(label="Source → translation (one box per sample)", format="png",
-                                     interactive=False, elem_id="pairs", elem_classes="pixelated")
-                    anim = gr.Image(label="The path, animated", interactive=False, elem_id="animation",
-                                    elem_classes="pixelated")
-                with gr.Row():
-                    with gr.Column():
-                        step = gr.Slider(0, DEFAULT_STEPS, value=DEFAULT_STEPS, step=1, label="Scrub the path: step",
-                                         elem_id="step")
-                        frame = gr.Image(label="Source → image at this step", format="png", interactive=False,
-                                         elem_id="frame", elem_classes="pixelated")
-                    with gr.Column():
-                        plot = gr.Plot(label="Judge's target probability along the path", format="png",
-                                       elem_id="plot")
-                        numbers = gr.Markdown(label="Numbers", elem_id="numbers")
-                with gr.Accordion("For scripts: numbers as JSON and the run id", open=False):
-                    raw = gr.JSON(label="Numbers (JSON)")
-                    run_id = gr.Textbox(label="Run id (pass it to /frame)", interactive=False, elem_id="run-id")
+                outputs = _result_panel("", "Source → translation (one box per sample)", "Source → image at this step",
+                                        "Scrub the path: step", "Run id (pass it to /frame)", run_id_elem="run-id")
+                pairs, anim, step, frame, plot, numbers, raw, run_id = outputs
 
             with gr.Tab("Draw your own", id="draw") as draw_tab:
                 gr.Markdown("Draw a digit (or upload a picture of one). It is cropped and centred like MNIST, "
@@ -243,24 +252,9 @@ def build_demo(concurrency_limit: int = 2, max_queue: int = 64) -> gr.Blocks:
                         draw_go = gr.Button("Translate my digit", variant="primary", elem_id="draw-button")
                         read = gr.Image(label="As read (28×28) → its latent's image", format="png",
                                         interactive=False, elem_id="read", elem_classes="pixelated")
-                with gr.Row():
-                    d_pairs = gr.Image(label="Your digit's image → translations", format="png", interactive=False,
-                                       elem_id="draw-pairs", elem_classes="pixelated")
-                    d_anim = gr.Image(label="The path, animated", interactive=False, elem_id="draw-animation",
-                                      elem_classes="pixelated")
-                with gr.Row():
-                    with gr.Column():
-                        d_step = gr.Slider(0, DEFAULT_STEPS, value=DEFAULT_STEPS, step=1,
-                                           label="Scrub the path: step", elem_id="draw-step")
-                        d_frame = gr.Image(label="Image at this step", format="png", interactive=False,
-                                           elem_id="draw-frame", elem_classes="pixelated")
-                    with gr.Column():
-                        d_plot = gr.Plot(label="Judge's target probability along the path", format="png",
-                                         elem_id="draw-plot")
-                        d_numbers = gr.Markdown(label="Numbers", elem_id="draw-numbers")
-                with gr.Accordion("For scripts: numbers as JSON and the run id", open=False):
-                    d_raw = gr.JSON(label="Numbers (JSON)")
-                    d_run_id = gr.Textbox(label="Run id (pass it to /drawing_frame)", interactive=False)
+                d_outputs = _result_panel("draw-", "Your digit's image → translations", "Image at this step",
+                                          "Scrub the path: step", "Run id (pass it to /drawing_frame)")
+                d_step, d_frame, d_run_id = d_outputs[2], d_outputs[3], d_outputs[7]
 
             with gr.Tab("Compose a target", id="compose"):
                 gr.Markdown("Write a target as an expression over digits: **and**, **or**, **not**, and "
@@ -281,38 +275,23 @@ def build_demo(concurrency_limit: int = 2, max_queue: int = 64) -> gr.Blocks:
                     c_go = gr.Button("Sample", variant="primary", elem_id="compose-button")
                     c_train = gr.Button("Train a bridge for this target (about 2 minutes)", elem_id="train-button")
                 c_method = gr.Markdown(elem_id="compose-method")
-                with gr.Row():
-                    c_pairs = gr.Image(label="Start → sample (one box per sample)", format="png", interactive=False,
-                                       elem_id="compose-pairs", elem_classes="pixelated")
-                    c_anim = gr.Image(label="The path, animated", interactive=False, elem_id="compose-animation",
-                                      elem_classes="pixelated")
-                with gr.Row():
-                    with gr.Column():
-                        c_step = gr.Slider(0, DEFAULT_STEPS, value=DEFAULT_STEPS, step=1,
-                                           label="Scrub the path: frame", elem_id="compose-step")
-                        c_frame = gr.Image(label="Start → image at this frame", format="png", interactive=False,
-                                           elem_id="compose-frame", elem_classes="pixelated")
-                    with gr.Column():
-                        c_plot = gr.Plot(label="Judge's target probability along the path", format="png",
-                                         elem_id="compose-plot")
-                        c_numbers = gr.Markdown(label="Numbers", elem_id="compose-numbers")
-                with gr.Accordion("For scripts: numbers as JSON and the run id", open=False):
-                    c_raw = gr.JSON(label="Numbers (JSON)")
-                    c_run_id = gr.Textbox(label="Run id (pass it to /compose_frame)", interactive=False)
+                c_panel = _result_panel("compose-", "Start → sample (one box per sample)",
+                                        "Start → image at this frame", "Scrub the path: frame",
+                                        "Run id (pass it to /compose_frame)")
+                c_pairs, c_step, c_frame, c_run_id = c_panel[0], c_panel[2], c_panel[3], c_panel[7]
 
         inputs = [prior, target, samples, seed, steps]
-        outputs = [pairs, anim, step, frame, plot, numbers, raw, run_id]
         prior.change(update_targets, prior, target, api_name="targets", show_progress="hidden")
         go.click(run_translate, inputs, outputs, api_name="translate", concurrency_id="compute",
                  show_progress_on=[pairs])
         step.input(show_frame, [run_id, step], frame, api_name="frame", show_progress="hidden",
                    trigger_mode="always_last", concurrency_limit=4, concurrency_id="frames")
         draw_go.click(run_drawing, [prior, target, sketch, upload, draw_n, seed, steps],
-                      [read, d_pairs, d_anim, d_step, d_frame, d_plot, d_numbers, d_raw, d_run_id],
+                      [read, *d_outputs],
                       api_name="translate_drawing", concurrency_id="compute", show_progress_on=[read])
         d_step.input(show_frame, [d_run_id, d_step], d_frame, api_name="drawing_frame", show_progress="hidden",
                      trigger_mode="always_last", concurrency_limit=4, concurrency_id="frames")
-        c_outputs = [c_method, c_pairs, c_anim, c_step, c_frame, c_plot, c_numbers, c_raw, c_run_id]
+        c_outputs = [c_method, *c_panel]
         c_go.click(run_compose, [prior, expression, weight, samples, seed, mala_steps], c_outputs, api_name="compose",
                    concurrency_id="compute", show_progress_on=[c_pairs])
         c_train.click(run_train_bridge, [prior, expression, weight, samples, seed], c_outputs,
