@@ -10,7 +10,10 @@ Components (each saved by ``save_pretrained`` as safetensors + JSON config):
 
 Config (in ``model_index.json``): ``target_classes``, ``temperature`` T, and
 ``source_classes`` (None: the source is the prior N(0, I); else the bridge is
-energy-to-energy, starting from the posterior of those classes).
+energy-to-energy, starting from the posterior of those classes); for a bridge trained on a
+composed target, ``target_expression`` (``"even and not 4"``, see
+:mod:`d2e_zoo.energies.expression`) and its ``negation_weight`` (``target_classes`` are then
+the digits the expression means).
 """
 
 from __future__ import annotations
