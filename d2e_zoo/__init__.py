@@ -8,10 +8,12 @@ towards unnormalised densities) and a model zoo of data-free latent translators.
 
 Sub-packages, one concept each: ``endpoints`` (the two ends of a bridge), ``dynamics``
 (time grids, reference processes, Gaussian kernels, simulation), ``objectives`` (losses),
-``exploration`` (Langevin samplers, replay buffer), ``ipf`` (the trainer and checkpoints),
-``metrics``, ``benchmarks``, ``data`` (MNIST), ``models`` (diffusers models),
-``energies`` (classifier posteriors), ``pipelines`` (the bridge pipeline and scheduler),
-``trainers`` (recipe-driven training) and ``zoo`` (registry and loading).
+``exploration`` (Langevin kernels, replay buffer), ``samplers`` (ULA / MALA / gradient
+flow on any energy, with stopping rules), ``ipf`` (the trainer and checkpoints), ``metrics``,
+``benchmarks``, ``data`` (MNIST, Fashion-MNIST), ``models`` (diffusers models), ``energies``
+(classifier posteriors, the energy algebra, digit expressions), ``pipelines`` (the bridge
+pipeline and scheduler), ``trainers`` (recipe-driven and live training), ``zoo`` (registry
+and loading) and ``app`` (the Gradio demo).
 
 The zoo API and the model classes are imported lazily, so the toy-2D tools do not pay for
 importing diffusers.
@@ -28,7 +30,7 @@ _LAZY = {
     "BridgePipelineOutput": "d2e_zoo.pipelines",
     "MLPGenerator": "d2e_zoo.models", "MLPVAE": "d2e_zoo.models", "MLPClassifier": "d2e_zoo.models",
     "CNNJudge": "d2e_zoo.models", "BridgeDriftModel": "d2e_zoo.models", "MLPDiscriminator": "d2e_zoo.models",
-    "ClassifierPosterior": "d2e_zoo.energies",
+    "ClassifierPosterior": "d2e_zoo.energies", "ExpressionPosterior": "d2e_zoo.energies",
 }
 
 __all__ = sorted(_LAZY)
