@@ -59,9 +59,16 @@ def test_sampler_log_z_bounds():
     trainer = IPFTrainer(source, target.energy_view(), cfg, "sampler")
     trainer.train()
     m = evaluate_bridge(trainer.forward, trainer.backward, trainer.grid, source, target, 4000,
-                        torch.Generator().manual_seed(2))
+                        torch.Generator().manual_seed(2), iw_draws=4)
     assert m["elbo"] <= 3.0 <= m["eubo"]
     assert abs(m["iw_log_z"] - 3.0) < 0.05
+    # repeated draws: independent batches, the first is the reported one; the pooled
+    # estimate (log of the mean of all weights) lies between the draws' extremes
+    draws = m["iw_log_z_draws"]
+    assert len(draws) == 4 and draws[0] == pytest.approx(m["iw_log_z"], abs=1e-4) and len(set(draws)) == 4
+    assert min(draws) - 1e-4 <= m["iw_log_z_pooled"] <= max(draws) + 1e-4
+    assert m["iw_abs_error_max"] == pytest.approx(max(abs(d - 3.0) for d in draws), abs=1e-3)
+    assert m["iw_abs_error_max"] < 0.05
     assert abs(float(trainer.log_z.detach()) - 3.0) < 0.2  # the learned TB log Z too
 
 

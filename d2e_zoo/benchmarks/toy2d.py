@@ -39,6 +39,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="sampler loss (default: the task's; reverse_kl is the on-policy baseline)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num-samples", type=int, default=4000, help="samples for the metrics (>= 4000 advised)")
+    p.add_argument("--iw-draws", type=int, default=5,
+                   help="independent batches of --num-samples trajectories for the importance-weighted log Z "
+                        "(reports every draw, the worst error and a pooled estimate)")
     p.add_argument("--save-samples", metavar="FILE.npz", help="write arrays x0 and x1 to this file")
     p.add_argument("--plot", metavar="FILE.png", help="save a picture of endpoints and trajectories (2-D tasks)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -73,6 +76,8 @@ def run(args: argparse.Namespace) -> dict:
         raise ConfigError(f"--steps (K) must be >= 1, got {args.steps}")
     if args.seconds <= 0:
         raise ConfigError(f"--seconds must be > 0, got {args.seconds}")
+    if args.iw_draws < 1:
+        raise ConfigError(f"--iw-draws must be >= 1, got {args.iw_draws}")
     torch.manual_seed(args.seed)
     overrides = dict(num_steps=args.steps, learn_variance=not args.fixed_variance, seed=args.seed)
     if args.energy_loss:
@@ -83,7 +88,7 @@ def run(args: argparse.Namespace) -> dict:
     state = trainer.train(max_seconds=args.seconds, progress=args.progress)
     g = torch.Generator().manual_seed(10_000 + args.seed)
     metrics = evaluate_bridge(trainer.forward, trainer.backward, trainer.grid, source, target,
-                              args.num_samples, g)
+                              args.num_samples, g, iw_draws=args.iw_draws)
     x0, x1 = metrics.pop("x0"), metrics.pop("x1")
     if args.save_samples:
         np.savez(args.save_samples, x0=x0.numpy(), x1=x1.numpy())

@@ -26,10 +26,31 @@ def path_log_weights(forward, backward, states: torch.Tensor, grid: TimeGrid, so
     return target.log_prob(states[-1]) + log_b - source.log_prob(states[0]) - log_f
 
 
+def _repeated_iw(forward, backward, grid, source, target, log_w, num_samples, draws, generator) -> dict:
+    """IW log Z on ``draws`` independent batches (the first is ``log_w``) and pooled."""
+    all_log_w = [log_w]
+    for _ in range(draws - 1):
+        states = simulate(forward, source.sample(num_samples, generator), grid, generator).states
+        all_log_w.append(path_log_weights(forward, backward, states, grid, source, target))
+    estimates = [iw_log_z(lw) for lw in all_log_w]
+    out = {"iw_log_z_draws": [round(v, 4) for v in estimates], "iw_log_z_pooled": iw_log_z(torch.cat(all_log_w))}
+    if target.log_z is not None:
+        out["iw_abs_error_max"] = max(abs(v - target.log_z) for v in estimates)
+    return out
+
+
 @torch.no_grad()
 def evaluate_bridge(forward, backward, grid: TimeGrid, source: Endpoint, target: Endpoint,
-                    num_samples: int = 4000, generator: Optional[torch.Generator] = None) -> dict:
+                    num_samples: int = 4000, generator: Optional[torch.Generator] = None,
+                    iw_draws: int = 1) -> dict:
     """W2^2, mode coverage, log Z bounds, path KL to the reference and transport cost.
+
+    The importance-weighted log Z of one batch is a random number whose spread can exceed
+    its error: with ``iw_draws > 1`` it is also computed on ``iw_draws - 1`` further,
+    independent batches of ``num_samples`` trajectories, giving ``iw_log_z_draws`` (all
+    draws, the first being ``iw_log_z``), ``iw_abs_error_max`` (the worst draw's
+    ``|estimate - true log Z|``, when the truth is known) and ``iw_log_z_pooled`` (one
+    estimate from all ``iw_draws * num_samples`` trajectories).
 
     Returns a dict with ``x0``, ``x1`` (``(num_samples, d)``) and scalar metrics; metrics
     that need a density or a sampler the ends lack are None.
@@ -52,6 +73,9 @@ def evaluate_bridge(forward, backward, grid: TimeGrid, source: Endpoint, target:
     if source.has_density and target.has_density:
         log_w = path_log_weights(forward, backward, fwd.states, grid, source, target)
         out["elbo"], out["iw_log_z"] = elbo(log_w), iw_log_z(log_w)
+        if iw_draws > 1:
+            out.update(_repeated_iw(forward, backward, grid, source, target, log_w, num_samples, iw_draws,
+                                    generator))
         if target.has_samples:
             bwd = simulate(backward, target.sample(num_samples, generator), grid, generator)
             out["eubo"] = eubo(path_log_weights(forward, backward, bwd.states, grid, source, target))
