@@ -35,7 +35,7 @@ def _row(name: str, m: dict) -> str:
     elif e.kind == "generator":
         cells = [f"classes {m['min_class_fraction']:.3f}-{m['max_class_fraction']:.3f}",
                  f"confidence {m['judge_confidence']:.3f}", "", "", "", ""]
-        what = f"latent {e.latent_dim}"
+        what = ""  # the description names the latent
     else:
         cells = [f"test accuracy {m['test_accuracy']:.3f}", "", "", "", "", ""]
         what = ""
