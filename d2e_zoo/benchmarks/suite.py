@@ -34,8 +34,8 @@ ROWS = [
 ]
 
 COLUMNS = ["task", "method", "steps", "learned_variance", "train_seconds", "w2_squared", "min_mode_weight",
-           "true_log_z", "elbo", "iw_log_z", "iw_abs_error_max", "iw_log_z_pooled", "eubo", "transport_cost", "path_kl_to_reference",
-           "simulate_100k_seconds"]
+           "true_log_z", "elbo", "iw_log_z", "iw_abs_error_max", "iw_log_z_pooled", "eubo", "transport_cost",
+           "path_kl_to_reference", "simulate_100k_seconds"]
 
 
 def command(task, method, k, seconds, fixed):
