@@ -29,7 +29,7 @@ ROWS = [
     ("gauss-to-gmm8", "d2e", 5, 120, True),
     ("gmm40", "sampler", 20, 300, False),
     ("manywell2", "sampler", 20, 120, False),
-    ("manywell32", "sampler", 20, 300, False),
+    ("manywell32", "sampler", 20, 1800, False),
     ("funnel10", "sampler", 20, 120, False),
 ]
 
