@@ -97,15 +97,21 @@ def _backward_paths(pipe, z_last: torch.Tensor, generator: torch.Generator) -> t
 
 
 @torch.no_grad()
-def evaluate_bridge(pipe, judge, num_samples: int = 4000, seed: int = 0, log_z_samples: int = 100_000) -> dict:
-    """All bridge metrics (see the module docstring) on ``num_samples`` samples."""
+def evaluate_bridge(pipe, judge, num_samples: int = 4000, seed: int = 0, log_z_samples: int = 100_000,
+                    corrector_steps: int = 0) -> dict:
+    """All bridge metrics (see the module docstring) on ``num_samples`` samples. With
+    ``corrector_steps > 0`` the samples are the bridge's followed by that many MALA steps on
+    the target (``pipe(..., corrector_steps=...)``); ELBO / EUBO stay those of the bridge's
+    paths."""
     g = torch.Generator().manual_seed(seed)
     target, source = pipe.energy, pipe.source_energy
     targets = list(pipe.target_classes)
     # speed: translate + decode, training K, after a warm-up call
-    pipe(num_samples=64, generator=torch.Generator().manual_seed(seed + 1), progress=False)
+    pipe(num_samples=64, generator=torch.Generator().manual_seed(seed + 1), progress=False,
+         corrector_steps=corrector_steps)
     t0 = time.perf_counter()
-    out = pipe(num_samples=num_samples, generator=g, return_trajectory=True, progress=False)
+    out = pipe(num_samples=num_samples, generator=g, return_trajectory=True, progress=False,
+               corrector_steps=corrector_steps)
     seconds = time.perf_counter() - t0
     exact, acceptance = target.rejection_sample(num_samples, g)
     exact_images = pipe.decode(exact)
@@ -128,6 +134,7 @@ def evaluate_bridge(pipe, judge, num_samples: int = 4000, seed: int = 0, log_z_s
         "target_classes": targets,
         "temperature": pipe.temperature,
         "num_samples": num_samples,
+        "corrector_steps": corrector_steps,
         "judge_precision": in_target(judge_bridge),
         "judge_precision_exact": in_target(judge_exact),
         "class_mix_bridge": mix_bridge,
@@ -145,14 +152,15 @@ def evaluate_bridge(pipe, judge, num_samples: int = 4000, seed: int = 0, log_z_s
     }
 
 
-def evaluate(name: str, num_samples: Optional[int] = None, seed: int = 0) -> dict:
-    """Metrics for any zoo entry by name."""
+def evaluate(name: str, num_samples: Optional[int] = None, seed: int = 0, corrector_steps: int = 0) -> dict:
+    """Metrics for any zoo entry by name (``corrector_steps``: bridges only)."""
     entry = get_entry(name)
     if entry.kind in ("classifier", "judge"):
         return {"name": name, "kind": entry.kind, **evaluate_classifier(load(name))}
     judge = load(JUDGE)
     if entry.kind == "bridge":
-        return {"kind": "bridge", **evaluate_bridge(load(name), judge, num_samples or 4000, seed)}
+        return {"kind": "bridge", **evaluate_bridge(load(name), judge, num_samples or 4000, seed,
+                                                        corrector_steps=corrector_steps)}
     return {"name": name, "kind": "generator", **evaluate_generator(load(name), judge, num_samples or 10_000, seed)}
 
 
@@ -173,6 +181,8 @@ def main(argv=None) -> int:
     p.add_argument("--num-samples", type=int, default=None, help="samples to draw (default 4000 bridges, "
                    "10000 generators)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--corrector-steps", type=int, default=0,
+                   help="bridges: MALA steps on the target after the bridge (default 0, the bridge alone)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--save-grid", default=None, metavar="FILE.png",
                    help="bridges: save 32 source/translation pairs side by side as a PNG")
@@ -180,8 +190,10 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING)
     if args.num_samples is not None and args.num_samples < 1:
         p.error("--num-samples must be >= 1")
+    if args.corrector_steps < 0:
+        p.error("--corrector-steps must be >= 0")
     try:
-        metrics = evaluate(args.name, args.num_samples, args.seed)
+        metrics = evaluate(args.name, args.num_samples, args.seed, args.corrector_steps)
     except (UnknownModelError, ZooLoadError) as e:
         p.error(str(e))
     if args.save_grid and get_entry(args.name).kind == "bridge":

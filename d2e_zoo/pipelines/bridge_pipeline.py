@@ -38,8 +38,9 @@ class BridgePipelineOutput(BaseOutput):
     Attributes:
         images: ``(N, 1, 28, 28)`` float in [0, 1], the translated images G(z1).
         initial_latents: ``(N, d)`` z0.
-        latents: ``(N, d)`` z1.
-        trajectory: ``(K+1, N, d)`` latents at every grid time (only when asked for).
+        latents: ``(N, d)`` z1 (after the corrector steps, if any were asked for).
+        trajectory: ``(K+1, N, d)`` latents at every grid time (only when asked for); the
+            bridge's path, without the corrector steps.
         times: ``(K+1,)`` the grid times.
         seconds: wall-clock time of the call.
     """
@@ -148,6 +149,17 @@ class D2EBridgePipeline(DiffusionPipeline):
                 states.append(z)
         return z, (torch.stack(states) if return_trajectory else None)
 
+    def correct(self, latents: torch.Tensor, num_steps: int, step_size: float = 0.05,
+                generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """``num_steps`` MALA steps on the target energy from ``latents`` ``(N, d)``; returns the
+        moved latents ``(N, d)``. A corrector after the bridge (predictor): each step leaves the
+        target invariant, so it can only move the bridge's samples towards it, but it also
+        moves them away from their source (see the README for the measured trade-off)."""
+        from ..samplers import sample  # local: the samplers import the energies, not pipelines
+
+        return sample(self.energy, x0=latents, method="mala", stop="steps", n_steps=num_steps,
+                      step_size=step_size, generator=generator).samples
+
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, chunk_size: int = 4096) -> torch.Tensor:
         """Images ``(N, 1, 28, 28)`` in [0, 1] for latents ``(N, d)``."""
@@ -157,7 +169,7 @@ class D2EBridgePipeline(DiffusionPipeline):
     def __call__(self, num_samples: Optional[int] = None, generator: Optional[torch.Generator] = None,
                  latents: Optional[torch.Tensor] = None, num_inference_steps: Optional[int] = None,
                  return_trajectory: bool = False, decode: bool = True, progress: bool = True,
-                 return_dict: bool = True):
+                 return_dict: bool = True, corrector_steps: int = 0, corrector_step_size: float = 0.05):
         """Translate ``num_samples`` source latents (or the given ``latents``) into the target.
 
         Args:
@@ -168,8 +180,15 @@ class D2EBridgePipeline(DiffusionPipeline):
             return_trajectory: also return the ``(K+1, N, d)`` latent path.
             decode: decode z1 to images (``images`` is then set, else an empty tensor).
             progress: show a progress bar over the steps.
+            corrector_steps: MALA steps on the target energy after the bridge (default 0: the
+                bridge alone); they fix the bridge's class mix at the cost of transport.
+            corrector_step_size: MALA's initial step size (adapted per chain).
         """
         start = time.perf_counter()
+        if isinstance(corrector_steps, bool) or not isinstance(corrector_steps, int) or corrector_steps < 0:
+            raise ValueError(f"corrector_steps must be an integer >= 0, got {corrector_steps!r}")
+        if not (isinstance(corrector_step_size, (int, float)) and 0 < corrector_step_size < float("inf")):
+            raise ValueError(f"corrector_step_size must be a finite number > 0, got {corrector_step_size!r}")
         if latents is None:
             n = 16 if num_samples is None else num_samples
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -182,6 +201,8 @@ class D2EBridgePipeline(DiffusionPipeline):
             if not torch.isfinite(latents).all():
                 raise ValueError("latents contain NaN or infinite values")
         z1, traj = self.run_bridge(latents, num_inference_steps, generator, return_trajectory, progress)
+        if corrector_steps:
+            z1 = self.correct(z1, corrector_steps, corrector_step_size, generator)
         images = self.decode(z1) if decode else torch.empty(0)
         out = BridgePipelineOutput(images=images.cpu(), initial_latents=latents.cpu(), latents=z1.cpu(),
                                    trajectory=None if traj is None else traj.cpu(),
