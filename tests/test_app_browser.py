@@ -195,7 +195,10 @@ def test_draw_a_digit_and_translate_it(page):
 
 def test_compose_a_target_sample_it_then_train_a_bridge(page):
     page.get_by_role("tab", name="Compose a target").click()
-    page.fill("#expression textarea", "(3 or 8) and not 5")
+    expression = page.locator("#expression textarea")
+    expression.fill("(3 or 8) and not 5")
+    expression.press("Tab")  # Gradio takes the value on change/blur: commit it before pressing Sample
+    time.sleep(0.3)
     box = page.locator("#mala-steps input[type=number]")
     box.fill("60")
     box.press("Enter")
@@ -203,6 +206,9 @@ def test_compose_a_target_sample_it_then_train_a_bridge(page):
     wait_rendered(page, "compose-animation", ".gif", timeout_s=90)
     page.wait_for_function("() => document.querySelector('#compose-method').innerText.includes('Sampled by MALA')",
                            timeout=30_000)
+    # wait for this run's numbers (not a stale render of the default expression)
+    page.wait_for_function("() => document.querySelector('#compose-numbers').innerText.includes('(3 or 8) and not 5')",
+                           timeout=60_000)
     wait_rendered(page, "compose-pairs")
     assert "{3, 8}" in page.inner_text("#compose-numbers")
     shot(page, "app_compose_mala.png")
