@@ -136,9 +136,9 @@ def test_funnel_log_prob_matches_closed_form():
     d = Funnel(dim=10)
     x = d.sample(50, gen(1)).double()
     x0 = x[:, 0]
-    expected = torch.distributions.Normal(0.0, torch.tensor(3.0, dtype=torch.float64)).log_prob(x0) + torch.distributions.Normal(
-        0.0, torch.exp(0.5 * x0)[:, None]
-    ).log_prob(x[:, 1:]).sum(1)
+    normal = torch.distributions.Normal
+    expected = (normal(0.0, torch.tensor(3.0, dtype=torch.float64)).log_prob(x0)
+                + normal(0.0, torch.exp(0.5 * x0)[:, None]).log_prob(x[:, 1:]).sum(1))
     torch.testing.assert_close(d.log_prob(x), expected, rtol=1e-10, atol=1e-8)
 
 

@@ -92,7 +92,8 @@ class IPFConfig:
         need(self.sigma2 > 0, f"sigma2 must be > 0, got {self.sigma2}")
         need(self.energy_loss in ENERGY_LOSSES,
              f"unknown energy loss {self.energy_loss!r}; valid: {', '.join(ENERGY_LOSSES)}")
-        need(self.n_per_start >= 2, f"n_per_start must be >= 2 (the per-start mean is subtracted), got {self.n_per_start}")
+        need(self.n_per_start >= 2,
+             f"n_per_start must be >= 2 (the per-start mean is subtracted), got {self.n_per_start}")
         need(self.batch_size >= self.n_per_start,
              f"batch_size ({self.batch_size}) must be >= n_per_start ({self.n_per_start})")
         for name in ("off_policy_start", "off_policy_end"):

@@ -210,6 +210,6 @@ def model_card(entry: ZooEntry, training_info: dict, metrics: Optional[dict] = N
     description = entry.description[:1].upper() + entry.description[1:]
     sections = [front_matter(entry), "", f"# {entry.name}", "", description.rstrip(".") + ".", "",
                 *_what_it_is(entry), *_how_to_load(entry, repo_id or entry.hub_repo),
-                *_training_data(entry, training_info), *_recipe(entry, training_info), *_metrics(table), *_licence(entry),
-                *_limitations(entry, training_info, table)]
+                *_training_data(entry, training_info), *_recipe(entry, training_info), *_metrics(table),
+                *_licence(entry), *_limitations(entry, training_info, table)]
     return "\n".join(sections).rstrip() + "\n"
