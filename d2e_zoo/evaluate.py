@@ -8,6 +8,9 @@ For a bridge (DESIGN.md section 4):
   both labelled by the energy's classifier, and their total-variation distance;
 * transport cost E||z1 - z0||^2 of the bridge versus rejection sampling (which ignores z0);
 * ELBO / EUBO (from the forward and backward kernels) versus log Z = log E[p_T(C | G(z))];
+* where the samples sit, bridge versus exact: the off-target fraction (samples with
+  p_T(C | G(z)) < 1/2, where the energy's own classifier does not favour the target set)
+  and the spread E||z||^2;
 * samples per second (translate and decode, K = training steps).
 
 For a generator: the judge's class mix of generated images and its mean confidence.
@@ -128,6 +131,7 @@ def evaluate_bridge(pipe, judge, num_samples: int = 4000, seed: int = 0, log_z_s
         source_log_prob = lambda z: source.log_prob(z) - log_z0  # noqa: E731
     elbo = _path_log_weights(pipe, out.trajectory, source_log_prob)
     eubo = _path_log_weights(pipe, _backward_paths(pipe, exact, g), source_log_prob)
+    off_target = lambda z: (target.log_likelihood(z) < math.log(0.5)).double().mean().item()  # noqa: E731
     in_target = lambda labels: torch.isin(labels, torch.tensor(targets)).double().mean().item()  # noqa: E731
     return {
         "name": getattr(getattr(pipe, "zoo_info", None), "name", None),
@@ -142,6 +146,10 @@ def evaluate_bridge(pipe, judge, num_samples: int = 4000, seed: int = 0, log_z_s
         "tv_class_mix": total_variation(mix_bridge, mix_exact),
         "transport_cost": ((out.latents - out.initial_latents) ** 2).sum(-1).mean().item(),
         "transport_cost_rejection": ((exact - independent_z0) ** 2).sum(-1).mean().item(),
+        "off_target_bridge": off_target(out.latents),
+        "off_target_exact": off_target(exact),
+        "sq_norm_bridge": (out.latents ** 2).sum(-1).mean().item(),
+        "sq_norm_exact": (exact ** 2).sum(-1).mean().item(),
         "log_z": log_z,
         "log_z_stderr": log_z_se,
         "elbo": elbo.mean().item(),
