@@ -1,6 +1,6 @@
 """Evaluate a zoo entry: ``python -m d2e_zoo.evaluate NAME [--num-samples N] [--json]``.
 
-For a bridge (DESIGN.md section 4):
+For a bridge (docs/method.md section 5):
 
 * judge precision: fraction of translated images the judge (``mnist-judge``, never the
   energy's classifier) assigns to the target set; the same for exact posterior samples;

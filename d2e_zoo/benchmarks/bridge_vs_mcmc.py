@@ -4,7 +4,7 @@
         [--mala-steps 10 30 100 300 1000] [--step-size 0.05] [--settled-max-steps 2000]
         [--seed 0] [--json FILE]
 
-For each zoo bridge, on its own target ``p1(z) ∝ N(z; 0, I) p_T(C | G(z))`` (DESIGN.md §4):
+For each zoo bridge, on its own target ``p1(z) ∝ N(z; 0, I) p_T(C | G(z))`` (docs/method.md section 5):
 
 * exact posterior samples by rejection sampling give the reference class mix (drawn once);
   a second, independent rejection draw is both a baseline sampler (time, acceptance) and one

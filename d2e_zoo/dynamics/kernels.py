@@ -1,4 +1,4 @@
-"""Gaussian transition kernels, forward and backward (DESIGN.md section 2).
+"""Gaussian transition kernels, forward and backward (docs/method.md section 2).
 
     forward   p_f(x_{k+1} | x_k)  = N(m_ref(x_k) + dt_k f(x_k, t_k),        c_k exp(v_f(x_k, t_k)))
     backward  p_b(x_k | x_{k+1})  = N(x_{k+1} + dt_k b(x_{k+1}, t_{k+1}),     c_k exp(v_b(x_{k+1}, t_{k+1})))

@@ -1,4 +1,4 @@
-"""Energy algebra (DESIGN.md §5): compositions of energies that keep an explicit Gibbs measure.
+"""Energy algebra (docs/method.md section 6): compositions of energies that keep an explicit Gibbs measure.
 
 With ``U = -log_prob`` for each part (any :class:`~d2e_zoo.endpoints.Endpoint` with a density:
 the 2D suite, the zoo's classifier posteriors, or another composition):

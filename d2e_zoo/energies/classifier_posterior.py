@@ -1,4 +1,4 @@
-"""The classifier posterior in a generator's latent space (DESIGN.md sections 1 and 4).
+"""The classifier posterior in a generator's latent space (docs/method.md sections 1 and 5).
 
     p1(z) ∝ N(z; 0, I) p_T(C | G(z)),   p_T(C | x) = sum_{c in C} softmax(logits(x) / T)_c
 

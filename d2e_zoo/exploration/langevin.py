@@ -5,7 +5,7 @@ target itself; ``T > 1`` flattens it). One step with step size ``h`` proposes
 
     y = x + h * grad log_prob(x) / T + sqrt(2 h) * xi,      xi ~ N(0, I),
 
-i.e. an Euler-Maruyama step of ``dX = grad(log_prob / T) dt + sqrt(2) dW`` (DESIGN.md §5).
+i.e. an Euler-Maruyama step of ``dX = grad(log_prob / T) dt + sqrt(2) dW`` (docs/method.md section 4).
 ULA always takes ``y`` (biased by O(h)); MALA accepts it with the Metropolis-Hastings
 probability, which makes ``pi_T`` exactly invariant.
 
@@ -15,7 +15,7 @@ gradients raise ``ValueError`` (they are never silently rejected).
 
 :class:`LangevinSampler` runs many steps with step-size annealing, an optional temperature
 schedule and (for MALA) multiplicative step-size adaptation towards a target acceptance rate.
-It is used to keep the replay buffer of terminal states close to ``p1`` (DESIGN.md §3).
+It is used to keep the replay buffer of terminal states close to ``p1`` (docs/method.md section 4).
 """
 
 from __future__ import annotations

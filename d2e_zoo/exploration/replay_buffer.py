@@ -1,4 +1,4 @@
-"""Replay buffer of terminal states ``x_K`` for off-policy training (DESIGN.md §3).
+"""Replay buffer of terminal states ``x_K`` for off-policy training (docs/method.md section 4).
 
 The buffer keeps at most ``capacity`` states of dimension ``dim`` together with their
 (unnormalised) ``log_prob`` values, oldest first. Adding beyond capacity evicts the oldest

@@ -1,4 +1,4 @@
-"""Configuration of the generalised IPF trainer (DESIGN.md section 3)."""
+"""Configuration of the generalised IPF trainer (docs/method.md section 3)."""
 
 from __future__ import annotations
 

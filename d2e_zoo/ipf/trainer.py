@@ -2,7 +2,7 @@
 
 Each IPF iteration trains the backward kernel (matching the source end p0) and then the
 forward kernel (matching the target end p1). A half-step picks its loss by what the end
-it matches offers (DESIGN.md section 3):
+it matches offers (docs/method.md section 3):
 
 * samples -> maximum likelihood on transitions of the *other* process started there;
 * energy  -> off-policy log-variance over groups of ``n_per_start`` trajectories that share

@@ -1,4 +1,4 @@
-"""Metrics of a trained bridge or sampler against ground-truth endpoints (DESIGN.md §4).
+"""Metrics of a trained bridge or sampler against ground-truth endpoints (docs/method.md section 5).
 
 All trajectories are drawn fresh; ``source`` and ``target`` are the *full* distributions
 (with sampler and, where one exists, density), not the views the trainer saw.

@@ -1,8 +1,8 @@
-"""Log-normalising-constant estimators from path log-weights (DESIGN.md §4).
+"""Log-normalising-constant estimators from path log-weights (docs/method.md section 5).
 
 Convention: ``log_w = log( p~(tau) / q(tau) )`` for a trajectory ``tau``, where ``p~`` is the
 *unnormalised target* path density (``p0``/``p1~`` end times the kernels of the target
-process) and ``q`` the proposal path density, so that ``E_q[w] = Z``. (DESIGN.md §2 writes
+process) and ``q`` the proposal path density, so that ``E_q[w] = Z``. (docs/method.md section 2 writes
 the opposite ratio, forward over backward; pass ``-log_w`` of that quantity here.)
 
 With ``p = p~ / Z`` the normalised target path measure:

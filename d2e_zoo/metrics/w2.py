@@ -1,4 +1,4 @@
-"""Sample-based distribution metrics: exact W2^2 and mode weights (DESIGN.md §4).
+"""Sample-based distribution metrics: exact W2^2 and mode weights (docs/method.md section 5).
 
 ``w2_squared`` solves the discrete optimal-transport problem between two empirical measures
 with uniform weights and squared-Euclidean cost exactly (network simplex, POT ``ot.emd2``),

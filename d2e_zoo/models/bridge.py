@@ -14,7 +14,7 @@ class BridgeDriftModel(ModelMixin, ConfigMixin):
 
         p_f(z_{k+1} | z_k) = N(z_k + dt_k f(z_k, t_k), sigma2 dt_k exp(v(z_k, t_k)))
 
-    (DESIGN.md section 2; the reference's sigma2 and the time grid belong to the scheduler).
+    (docs/method.md section 2; the reference's sigma2 and the time grid belong to the scheduler).
     ``forward(z: (N, d), t: (N,) or ()) -> (drift: (N, d), log_var: (N, d) or None)``.
     """
 

@@ -1,7 +1,7 @@
-"""Training objectives for the kernels (DESIGN.md section 3).
+"""Training objectives for the kernels (docs/method.md section 3).
 
 Each is a small function of already-simulated, already-scored quantities, with shapes in
-its docstring. Sign convention (DESIGN.md section 2): for a trajectory tau,
+its docstring. Sign convention (docs/method.md section 2): for a trajectory tau,
 
     log w(tau) = log p0(x_0) + sum_k log p_f - log p1~(x_K) - sum_k log p_b,
 

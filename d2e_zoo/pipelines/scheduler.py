@@ -28,7 +28,7 @@ class BridgeSchedulerOutput(BaseOutput):
 
 
 class BridgeScheduler(SchedulerMixin, ConfigMixin):
-    """Euler-Maruyama steps of a learned Gaussian kernel on ``[0, t_max]`` (DESIGN.md section 2)
+    """Euler-Maruyama steps of a learned Gaussian kernel on ``[0, t_max]`` (docs/method.md section 2)
 
         z_{k+1} ~ N(m_ref(z_k, dt_k) + dt_k f(z_k, t_k), c_ref(dt_k) exp(v(z_k, t_k)))
 

@@ -1,4 +1,4 @@
-"""Samplers for a static energy ``exp(-U)`` (DESIGN.md §5): unadjusted Langevin, MALA with
+"""Samplers for a static energy ``exp(-U)`` (docs/method.md section 6): unadjusted Langevin, MALA with
 step-size adaptation, and the noise-free gradient flow, each with a stopping rule reported
 next to the samples (the flow's ``R_t`` crossing, the log-Sobolev sufficient time, the energy
 settling diagnostic). The single-step ULA/MALA kernels live in :mod:`d2e_zoo.exploration`.

@@ -1,4 +1,4 @@
-"""The noise-free gradient flow ``dx/dt = -grad U(x)`` with its stopping rule (DESIGN.md §5).
+"""The noise-free gradient flow ``dx/dt = -grad U(x)`` with its stopping rule (docs/method.md section 6).
 
 Without noise every particle runs into a critical point of ``U``, so the flow's distribution
 first approaches ``exp(-U)`` and then collapses onto the modes. Along the flow

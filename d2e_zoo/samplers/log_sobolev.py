@@ -1,4 +1,4 @@
-"""Sufficient Langevin sampling time from a log-Sobolev constant (DESIGN.md §5).
+"""Sufficient Langevin sampling time from a log-Sobolev constant (docs/method.md section 6).
 
 For ``dX = -grad U dt + sqrt(2) dW`` and a target satisfying a log-Sobolev inequality with
 constant ``C_LS``, ``KL(rho_t || pi) <= exp(-2 C_LS t) KL(rho_0 || pi)``, so

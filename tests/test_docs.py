@@ -1,0 +1,75 @@
+"""The repository documents itself: no pointers to documents outside it, and every
+"docs/method.md section N" cited anywhere names a section that exists."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+METHOD = ROOT / "docs" / "method.md"
+# spelled in pieces so that this file does not match itself
+FORBIDDEN = ("DESIGN" + ".md", ".." + "/shared")
+# build outputs and caches that are not part of the repository
+SKIP_DIRS = {".git", "__pycache__", ".pytest_cache", "runs", ".venv", "venv", "node_modules", "build", "dist"}
+CITATION = re.compile(r"docs/method\.md,?\s+sections?\s+(\d+(?:\s*(?:,|and)\s*\d+)*)")
+
+
+def repository_files() -> list[Path]:
+    """Tracked and untracked-but-not-ignored files (git), or a walk without build outputs."""
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                             capture_output=True, timeout=30, check=True).stdout
+        files = [ROOT / p for p in out.decode().split("\0") if p]
+    except (OSError, subprocess.SubprocessError):
+        files = []
+        for folder, dirs, names in os.walk(ROOT):
+            dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info")]
+            files += [Path(folder) / n for n in names]
+    return [f for f in files if f.is_file()]
+
+
+def method_sections() -> set[int]:
+    return {int(m) for m in re.findall(r"^## (\d+)\. ", METHOD.read_text(encoding="utf-8"), flags=re.M)}
+
+
+def test_method_document_has_numbered_sections():
+    sections = method_sections()
+    assert sections, "docs/method.md has no '## N. Title' headings"
+    assert sections == set(range(1, max(sections) + 1)), f"sections are not numbered 1..n: {sorted(sections)}"
+
+
+def test_no_file_points_outside_the_repository():
+    offenders = []
+    for path in repository_files():
+        data = path.read_bytes()
+        offenders += [f"{path.relative_to(ROOT)}: {word}" for word in FORBIDDEN if word.encode() in data]
+    assert not offenders, "files refer to a document outside the repository:\n" + "\n".join(offenders)
+
+
+def cited_sections(text: str) -> list[int]:
+    return [int(n) for m in CITATION.finditer(text) for n in re.findall(r"\d+", m.group(1))]
+
+
+def test_citation_parser():
+    text = "see docs/method.md section 3, and (docs/method.md sections 1 and 5); docs/method.md, section 12"
+    assert cited_sections(text) == [3, 1, 5, 12]
+
+
+def test_every_cited_section_exists():
+    sections, missing, count = method_sections(), [], 0
+    for path in repository_files():
+        if path.suffix not in (".py", ".md", ".toml", ".txt", ".cfg") or path == Path(__file__).resolve():
+            continue
+        for n in cited_sections(path.read_text(encoding="utf-8", errors="replace")):
+            count += 1
+            if n not in sections:
+                missing.append(f"{path.relative_to(ROOT)}: section {n}")
+    assert count > 0, "no file cites docs/method.md by section"
+    assert not missing, f"cited sections missing from docs/method.md (it has {sorted(sections)}):\n" + "\n".join(missing)
+
+
+def test_readme_links_the_method():
+    assert "docs/method.md" in (ROOT / "README.md").read_text(encoding="utf-8")
