@@ -44,6 +44,7 @@ def test_mala_run_has_a_path_numbers_and_a_diagnostic(cache):
     assert torch.equal(again.trajectory, tr.trajectory)  # seeded
 
 
+@pytest.mark.slow
 def test_training_a_bridge_caches_it_in_memory_and_on_disk(cache):
     tr, method = compose.train_bridge("mnist-gan", "3 or 8", 0.35, num_samples=5, seed=0)
     assert method == "trained here" and tr.frames.shape[1] == 5 and tr.target_classes == (3, 8)

@@ -17,6 +17,7 @@ gradio_client = pytest.importorskip("gradio_client", reason="gradio_client is no
 
 from d2e_zoo.app.server import AppProcess  # noqa: E402
 
+pytestmark = pytest.mark.slow  # starts the app in a subprocess
 CLIENTS = 8
 BOUND_S = 15.0
 

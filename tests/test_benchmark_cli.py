@@ -43,6 +43,7 @@ def test_bad_arguments_give_clear_errors(argv, message, capsys):
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_json_output_and_saved_samples(tmp_path, capsys):
     path, picture = tmp_path / "samples.npz", tmp_path / "bridge.png"
     rc = toy2d.main(["--task", "gauss-to-gmm8", "--method", "d2d", "--steps", "5", "--seconds", "2",

@@ -51,6 +51,7 @@ def small_run():
     return bvm.compare("mnist-3", num_samples=200, mala_steps=(5, 50), step_size=0.05, seed=0, settled_max_steps=60)
 
 
+@pytest.mark.slow
 def test_small_run_structure_and_sanity(small_run):
     r = small_run
     methods = [row["method"] for row in r["rows"]]
@@ -79,6 +80,7 @@ def test_small_run_structure_and_sanity(small_run):
     assert ls_row["sufficient_time"] is None or ls_row["sufficient_time"] > 0
 
 
+@pytest.mark.slow
 def test_small_run_prints_tables_and_json(small_run, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bvm, "compare", lambda *a, **k: small_run)
     out_file = tmp_path / "r.json"

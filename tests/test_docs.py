@@ -73,3 +73,16 @@ def test_every_cited_section_exists():
 
 def test_readme_links_the_method():
     assert "docs/method.md" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_slow_tier_is_registered_and_ci_runs_every_tier():
+    """`-m "not slow"` is the quick loop; the README's command and CI's run everything."""
+    import tomllib
+
+    markers = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
+    assert any(m.startswith("slow:") for m in markers.get("markers", [])), "the 'slow' marker is not registered"
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    command = next(line for line in ci.splitlines() if "python -m pytest" in line and not line.startswith("#"))
+    pytest_args = command.split("python -m pytest", 1)[1]
+    assert " -m " not in pytest_args and "slow" not in pytest_args, command
+    assert 'python -m pytest -q -m "not slow"' in (ROOT / "README.md").read_text(encoding="utf-8")

@@ -15,6 +15,7 @@ def run_json(capsys, *argv) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 def test_bridge_metrics_are_consistent(capsys):
     m = run_json(capsys, "mnist-3", "--num-samples", "400", "--seed", "1")
     assert m["kind"] == "bridge" and m["name"] == "mnist-3" and m["target_classes"] == [3]

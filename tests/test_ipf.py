@@ -22,6 +22,7 @@ def gaussian_sb_covariance(a, b, eps):
     return (-eps + math.sqrt(eps**2 + 4 * a**2 * b**2)) / 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["d2d", "d2e", "e2e"])
 def test_gaussian_bridge_matches_closed_form(method):
     source, target = Gaussian(1, std=A), Gaussian(1, std=B, mean=torch.tensor([1.0]))
@@ -50,6 +51,7 @@ class ShiftedGaussian(Gaussian):
         return super()._log_prob(x) + 3.0
 
 
+@pytest.mark.slow
 def test_sampler_log_z_bounds():
     source = Gaussian(2, std=1.0)
     target = ShiftedGaussian(2, std=0.5, mean=torch.tensor([1.0, -0.5]))
@@ -72,6 +74,7 @@ def test_sampler_log_z_bounds():
     assert abs(float(trainer.log_z.detach()) - 3.0) < 0.2  # the learned TB log Z too
 
 
+@pytest.mark.slow
 def test_d2e_gmm8_short_training_reaches_w2():
     """A short data-to-energy IPF run (3 iterations of 300 + 300 steps, about 15 s) on
     gauss -> gmm8, the target given only by its energy, must cover the 8 modes."""

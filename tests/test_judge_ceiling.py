@@ -32,6 +32,7 @@ def test_weighted_precision_errors():
         weighted_judge_precision(torch.eye(10)[:3], torch.tensor([0, 1, 2]), "12")
 
 
+@pytest.mark.slow
 def test_matches_rejection_sampling_on_the_zoo():
     """The weighted estimate equals the judge precision of exact rejection samples (digit 3
     on mnist-gan, T = 0.5), up to Monte Carlo error."""
@@ -44,6 +45,7 @@ def test_matches_rejection_sampling_on_the_zoo():
     assert abs(rows["precision"]["3"] - judged) < 0.03, (rows["precision"]["3"], judged)
 
 
+@pytest.mark.slow
 def test_command_json(capsys):
     assert judge_ceiling.main(["--generators", "mnist-gan", "--targets", "even", "--num-latents", "3000",
                                "--json"]) == 0

@@ -205,6 +205,7 @@ def test_latent_scores_closed_forms():
 
 @pytest.mark.skipif(not (SYSTEM_FASHION / "t10k-images-idx3-ubyte.gz").is_file(),
                     reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+@pytest.mark.slow
 def test_command_end_to_end_on_real_data(tmp_path, capsys):
     out = tmp_path / "ood.json"
     assert ood.main(["--num-images", "200", "--json", str(out)]) == 0

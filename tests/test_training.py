@@ -65,6 +65,7 @@ def test_every_shipped_recipe_parses():
         load_recipe("no-such-recipe")
 
 
+@pytest.mark.slow
 def test_single_process_training_exports_and_resumes_exactly(tiny_classifier, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     train = _train_module()
@@ -100,6 +101,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert latest_checkpoint(tmp_path).name == "step-00000010"
 
 
+@pytest.mark.slow
 def test_two_processes_on_cpu_with_gloo(tiny_classifier, tmp_path):
     """``accelerate launch`` with 2 processes: both train, gradients are averaged (the run
     checks the weights are identical on both), one export."""

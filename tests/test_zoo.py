@@ -209,6 +209,7 @@ def test_bundled_bridges_reach_their_target(name):
     assert transport < 2.0 * pipe.latent_dim  # independent draws from N(0, I)-like ends: ~2d
 
 
+@pytest.mark.slow
 def test_corrector_steps_fix_the_class_mix_at_a_transport_cost():
     """MALA steps on the target after the bridge move `mnist-even`'s class mix towards the
     exact posterior's (the bridge alone over-weights 6s) and cost transport; 0 steps is the
