@@ -1,6 +1,7 @@
 """Energy algebra (conjunction, disjunction, negation, temperature) and class expressions."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -100,6 +101,25 @@ def test_paper_example_disjunction_has_eight_modes():
 def test_algebra_bad_input(bad, match):
     with pytest.raises(EndpointError, match=match):
         bad()
+
+
+def test_the_operators_need_no_import_of_the_energies_package():
+    """No hidden import cycle: d2e_zoo.energies builds on d2e_zoo.endpoints, never the reverse.
+    A fresh interpreter composes toy energies with every operator without loading d2e_zoo.energies."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from d2e_zoo.endpoints.toy import Gaussian; a, b = Gaussian(2), Gaussian(2, std=0.3); "
+            "e = ((a & b) | a).without(b, 0.2).tempered(2.0); e.log_prob(__import__('torch').zeros(3, 2)); "
+            "print(sorted(m for m in sys.modules if m.startswith('d2e_zoo.energies')))")
+    root = Path(d2e_zoo.__file__).parents[1]  # this checkout, whatever the working folder
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True,
+                         cwd=root)
+    assert out.stdout.strip() == "[]"
+    from d2e_zoo.endpoints import base
+    from d2e_zoo.energies import algebra
+
+    assert algebra.Conjunction is base.Conjunction and algebra.Negation is base.Negation  # one definition
 
 
 # ---------------------------------------------------------------- class expressions --

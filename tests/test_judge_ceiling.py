@@ -38,7 +38,7 @@ def test_matches_rejection_sampling_on_the_zoo():
     on mnist-gan, T = 0.5), up to Monte Carlo error."""
     torch.manual_seed(0)
     gen, clf, judge = load("mnist-gan"), load("mnist-classifier"), load("mnist-judge")
-    rows = judge_ceiling.image_rows(judge_ceiling._generate(gen, 30_000, seed=1), clf, judge, ["3"], 0.5)
+    rows = judge_ceiling.image_rows(judge_ceiling.generate_images(gen, 30_000, seed=1), clf, judge, ["3"], 0.5)
     exact, _ = ClassifierPosterior(gen, clf, "3", 0.5).rejection_sample(3000, torch.Generator().manual_seed(2))
     with torch.no_grad():
         judged = (judge(gen(exact)).argmax(-1) == 3).double().mean().item()
@@ -58,7 +58,15 @@ def test_command_json(capsys):
 
 
 def test_command_bad_input(capsys):
-    assert judge_ceiling.main(["--generators", "mnist-nope"]) == 2
-    assert "valid names" in capsys.readouterr().err
-    assert judge_ceiling.main(["--targets", "11"]) == 2
-    assert "0-9" in capsys.readouterr().err
+    for argv, message in ((["--generators", "mnist-nope"], "argument --generators: unknown zoo generator 'mnist-nope'; "
+                                                           "valid zoo generators: mnist-gan, mnist-gan-z50, mnist-vae"),
+                          (["--targets", "11"], "argument --targets: target classes [11] outside the valid range 0-9"),
+                          (["--temperature", "nan"], "argument --temperature: must be a finite number")):
+        with pytest.raises(SystemExit) as e:
+            judge_ceiling.main(argv)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and message in err, err
+    with pytest.raises(ValueError, match="'mnist-even' is a zoo bridge, not a generator"):
+        judge_ceiling.run_judge_ceiling(["mnist-even"], ["even"], num_latents=10)
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+        judge_ceiling.run_judge_ceiling(["mnist-gan"], ["even"], temperature=float("nan"))

@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from d2e_zoo.endpoints.toy import Gaussian
-from d2e_zoo.samplers import (EnergyMonitor, drift_z, estimate_log_sobolev, gaussian_kl, gradient_flow,
-                              langevin_time, laplacian, sample, split_rhat)
+from d2e_zoo.samplers import (STOP_RULE_TYPES, STOP_RULES, EnergyMonitor, Progress, StopRule, drift_z,
+                              estimate_log_sobolev, gaussian_kl, gradient_flow, langevin_time, laplacian,
+                              make_stop_rule, sample, split_rhat)
+from d2e_zoo.samplers.stopping import StopSettings
 
 SIG = torch.tensor([0.5, 0.5, 1.0, 2.0])  # target N(0, diag(SIG^2)) in 4-d
 
@@ -156,10 +158,20 @@ def test_energy_endpoint_starts_from_its_dimension():
     (dict(method="flow", stop="settled"), "does not apply to flow; valid: r_t, steps"),
     (dict(stop="log-sobolev"), "needs kl0"),
     (dict(n_steps=0), "n_steps must be an integer >= 1"),
+    (dict(stop="forever"), "unknown stopping rule 'forever'; valid for mala: steps, settled, log-sobolev"),
+    (dict(min_steps=2), "min_steps must be an integer >= 4"),
+    (dict(check_every=0), "check_every must be an integer >= 1"),
+    (dict(record_every=0), "record_every must be an integer >= 1"),
+    (dict(tolerance=float("nan")), "tolerance must be a finite number > 0"),
+    (dict(init_std=0.0), "init_std must be a finite number > 0"),
+    (dict(kl0=-1.0), "kl0 must be a finite number >= 0"),
+    (dict(target_accept=1.5), r"target_accept must be in \(0, 1\)"),
+    (dict(max_steps=float("inf")), "max_steps must be an integer >= 1"),
+    (dict(x0=torch.full((10, 4), float("nan"))), "x0 contains non-finite values"),
 ])
 def test_bad_input_gets_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        sample(gauss_lp, x0=torch.zeros(10, 4), **kwargs)
+        sample(gauss_lp, **{"x0": torch.zeros(10, 4), **kwargs})
 
 
 @pytest.mark.parametrize("method", ["mala", "ula", "flow"])
@@ -233,3 +245,153 @@ def test_command_line_bad_input(argv, match, capsys):
     with pytest.raises(SystemExit):
         main(argv)
     assert match in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- stopping rules
+
+
+def test_stop_rule_registry_names_every_rule_once_with_the_default_first():
+    assert STOP_RULES == {"mala": ("steps", "settled", "log-sobolev"), "ula": ("steps", "settled", "log-sobolev"),
+                          "flow": ("r_t", "steps")}
+    for name, rule in STOP_RULE_TYPES.items():
+        assert rule.name == name and issubclass(rule, StopRule) and rule.methods
+    settings = StopSettings(n_steps=7, max_steps=90)
+    assert make_stop_rule(None, "flow", settings).name == "r_t"
+    assert make_stop_rule(None, "ula", settings).name == "steps"
+    assert make_stop_rule("steps", "mala", settings).budget == 7  # "steps" runs n_steps, the others are capped
+    assert make_stop_rule("settled", "mala", settings).budget == 90
+    with pytest.raises(ValueError, match="unknown method 'hmc'; valid: mala, ula, flow"):
+        make_stop_rule(None, "hmc", settings)
+
+
+def test_each_rule_stops_where_it_says():
+    g = torch.Generator().manual_seed(10)
+    x0 = 3.0 * torch.randn(500, 4, generator=g)
+    fixed = sample(gauss_lp, x0=x0, method="mala", stop="steps", n_steps=120, step_size=0.1, generator=g)
+    assert fixed.steps == 120 and fixed.diagnostic.settled_step is not None  # settled, but ran on
+    settled = sample(gauss_lp, x0=x0, method="mala", stop="settled", step_size=0.1, max_steps=500, generator=g)
+    assert settled.steps == settled.diagnostic.settled_step < 500  # stopped at the first settled check
+    flow = sample(gauss_lp, x0=x0, method="flow", step_size=0.01, max_steps=2000, generator=g)
+    assert flow.flow.r_trace[-1] >= 1 and (flow.flow.r_trace[:-1] < 1).all()
+    assert flow.steps == len(flow.flow.r_trace) - 1
+    capped = sample(gauss_lp, x0=x0, method="flow", step_size=0.001, max_steps=5, generator=g)
+    assert capped.steps == 5 and capped.stop_reason == "max_steps = 5 reached before R_t crossed 1"
+
+
+def test_runs_shorter_than_the_settling_window_still_report_a_diagnostic():
+    res = sample(gauss_lp, x0=torch.randn(50, 4), method="ula", n_steps=3, max_steps=3, step_size=0.01)
+    assert res.steps == 3 and not res.diagnostic.settled  # too short to judge: not settled, and no error
+
+
+def test_a_custom_rule_plugs_into_the_flow_and_langevin_loops():
+    class StopAtStep(StopRule):
+        name, methods = "at-step", ("mala", "flow")
+
+        def should_stop(self, progress: Progress) -> bool:
+            self.seen = progress
+            return progress.step >= 7
+
+        def reason(self, progress: Progress) -> str:
+            return f"step {progress.step}"
+
+    g = torch.Generator().manual_seed(11)
+    x0 = 2.0 * torch.randn(100, 4, generator=g)
+    stopped = gradient_flow(gauss_lp, x0, step_size=0.01, max_steps=100, stop=False,
+                            callback=lambda k, x, r: StopAtStep(100).should_stop(Progress(k, x, r_t=r)))
+    seven = gradient_flow(gauss_lp, x0, step_size=0.01, max_steps=7, stop=False)
+    assert stopped.stop_step == 7 and torch.equal(stopped.samples, seven.samples)
+    rule = StopAtStep(100)
+    res = sample(gauss_lp, x0=x0, method="mala", stop=rule, step_size=0.1, generator=g)
+    assert res.steps == 7 and res.stop_reason == "step 7" and res.stop == "at-step"
+    assert rule.seen.time == pytest.approx(res.langevin_time) and len(res.diagnostic.energy_mean) == 7
+    with pytest.raises(ValueError, match="'at-step' does not apply to ula; it applies to mala, flow"):
+        sample(gauss_lp, x0=x0, method="ula", stop=StopAtStep(100))
+
+
+def _double_well_start(seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(300, 2, generator=g)
+    x[:, 0] = torch.where(torch.rand(300, generator=g) < 0.5, -1.0, 1.0) + 0.35 * x[:, 0]
+    return x
+
+
+class _PriorStart:
+    """N(0, 0.5^2 I) in 3-d whose kl_from_prior consumes the generator as the zoo's energies do."""
+
+    dim = 3
+
+    def log_prob(self, x):
+        return -0.5 * (x**2).sum(1) / 0.25
+
+    def kl_from_prior(self, n=100_000, generator=None):
+        torch.randn(4, generator=generator)
+        return gaussian_kl([0.0] * 3, 1.0, [0.0] * 3, 0.5), 0.0
+
+
+def _gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def _narrow(x):
+    return -0.5 * (x**2).sum(1) / 0.25
+
+
+# (steps, Langevin time, sum and sum of squares of the samples, stop reason), recorded with the code before the
+# stopping rules became classes (commit cce5175): the refactoring must not change a single draw.
+RECORDED = {
+    "mala-steps": (60, 9.424944069571794, -26.793167235329747, 1015.8477880238597, "ran the 60 requested steps"),
+    "ula-settled": (20, 0.19999999552965164, -2.416675090789795, 794.8282457736871,
+                    "energy statistics settled (|drift z| < 3.0) at step 20"),
+    "mala-settled-cap": (30, 0.40762939854525027, 570.3249181210995, 1252.9338352605946,
+                         "max_steps = 30 reached before the energy settled"),
+    "ula-ls-bakry": (72, 0.7199999839067459, 76.82153323030798, 258.19938211419037,
+                     "reached the sufficient time tau = 0.713 at step 72"),
+    "mala-ls-relax": (50, 0.8656864558688055, -3.807475034147501, 649.9082127613127,
+                      "reached the sufficient time tau = 0.22 at step 50"),
+    "mala-ls-cap": (40, 0.6155801034873973, -21.457066979259253, 700.0075140220385,
+                    "max_steps = 40 reached before a log-Sobolev constant could be estimated (not convex for "
+                    "Bakry-Emery, and the energy never settled to fit its relaxation)"),
+    "mala-ls-prior": (13, 0.7324079375341536, 5.9165435787290335, 242.727631522246,
+                      "reached the sufficient time tau = 0.6861 at step 13"),
+    "mala-ls-norate": (50, 0.8690249423558515, -57.65413092635572, 534.5927737000926,
+                       "no log-Sobolev constant: not convex (no Bakry-Emery bound) and too few steps above the noise "
+                       "to fit a decay rate; stopped when the energy settled, at step 50"),
+    "flow-rt": (50, 0.5, -34.66117454902269, 3039.7194030645264, "R_t crossed 1 at t = 0.4901"),
+    "flow-steps": (30, 0.3, -39.556621224968694, 4123.771100305691, "ran the 30 requested steps"),
+}
+
+RUNS = {
+    "mala-steps": lambda: sample(gauss_lp, x0=2 * torch.randn(200, 4, generator=_gen(1)), method="mala", n_steps=60,
+                                 step_size=0.1, record_every=25, generator=_gen(2)),
+    "ula-settled": lambda: sample(double_well, x0=1.5 * torch.randn(300, 2, generator=_gen(3)), method="ula",
+                                  stop="settled", max_steps=400, step_size=0.01, check_every=10, min_steps=20,
+                                  generator=_gen(4)),
+    "mala-settled-cap": lambda: sample(double_well, x0=1.5 * torch.randn(300, 2, generator=_gen(3)) + 2,
+                                       method="mala", stop="settled", max_steps=30, step_size=0.01, generator=_gen(4)),
+    "ula-ls-bakry": lambda: sample(_narrow, x0=2 * torch.randn(300, 3, generator=_gen(5)) + 1, method="ula",
+                                   stop="log-sobolev", kl0=3.0, step_size=0.01, generator=_gen(6)),
+    "mala-ls-relax": lambda: sample(double_well, x0=1.5 * torch.randn(300, 2, generator=_gen(7)), method="mala",
+                                    stop="log-sobolev", kl0=5.0, step_size=0.01, max_steps=800, generator=_gen(8)),
+    "mala-ls-cap": lambda: sample(double_well, x0=1.5 * torch.randn(300, 2, generator=_gen(7)), method="mala",
+                                  stop="log-sobolev", kl0=5.0, step_size=0.01, max_steps=40, generator=_gen(8)),
+    "mala-ls-prior": lambda: sample(_PriorStart(), num_samples=300, method="mala", stop="log-sobolev", step_size=0.05,
+                                    max_steps=300, generator=_gen(9)),
+    "mala-ls-norate": lambda: sample(double_well, x0=_double_well_start(12), method="mala", stop="log-sobolev",
+                                     kl0=1.0, step_size=0.01, max_steps=400, generator=_gen(13)),
+    "flow-rt": lambda: sample(gauss_lp, x0=3 * torch.randn(300, 4, generator=_gen(10)), method="flow",
+                              step_size=0.01, generator=_gen(11)),
+    "flow-steps": lambda: sample(gauss_lp, x0=3 * torch.randn(300, 4, generator=_gen(10)), method="flow",
+                                 stop="steps", n_steps=30, step_size=0.01, generator=_gen(11)),
+}
+
+
+@pytest.mark.parametrize("case", list(RECORDED))
+def test_same_seed_gives_the_results_recorded_before_the_rules_became_classes(case):
+    steps, t, total, squares, reason = RECORDED[case]
+    res = RUNS[case]()
+    assert (res.steps, res.stop_reason) == (steps, reason)
+    assert res.langevin_time == pytest.approx(t, rel=1e-9)
+    assert float(res.samples.double().sum()) == pytest.approx(total, rel=1e-6, abs=1e-6)
+    assert float(res.samples.double().pow(2).sum()) == pytest.approx(squares, rel=1e-6)
+    if case == "mala-steps":
+        assert res.trajectory.shape == (4, 200, 4) and res.trajectory_steps == [0, 25, 50, 60]

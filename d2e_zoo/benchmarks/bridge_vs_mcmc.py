@@ -49,6 +49,7 @@ from ..evaluate import JUDGE, class_mix, classify, total_variation
 from ..samplers import sample
 from ..zoo import load
 from ..zoo.loading import read_training_info
+from .argtypes import output_file, positive_float, positive_int, zoo_name
 
 logger = logging.getLogger("d2e_zoo.benchmarks.bridge_vs_mcmc")
 
@@ -160,8 +161,13 @@ def compare(name: str, num_samples: int = 2000, mala_steps: Sequence[int] = DEFA
     ``rows`` (method, label, steps, seconds, seconds_per_1000, tv, judge_precision, class_mix,
     acceptance, settled, rhat, drift_z), ``exact_class_mix``, ``train_seconds``,
     ``break_even`` and ``break_even_rejection``; with ``log_sobolev`` a row for the log-Sobolev rule."""
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples!r}")
+    for arg, v in (("num_samples", num_samples), ("settled_max_steps", settled_max_steps),
+                   *((f"mala_steps[{i}]", k) for i, k in enumerate(mala_steps))):
+        if int(v) != v or v < 1:
+            raise ValueError(f"{arg} must be an integer >= 1, got {v!r}")
+    for arg, v in (("step_size", step_size), ("tolerance", tolerance)):
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{arg} must be a finite number > 0, got {v!r}")
     pipe = load(name)
     judge = judge if judge is not None else load(JUDGE)
     energy = pipe.energy
@@ -247,7 +253,7 @@ def compare(name: str, num_samples: int = 2000, mala_steps: Sequence[int] = DEFA
 # ---------------------------------------------------------------------------------------
 # output
 # ---------------------------------------------------------------------------------------
-HEADER = ("| sampler | steps | s / 1,000 samples | TV class mix | judge precision | acceptance | settled | R-hat "
+TABLE_HEADER = ("| sampler | steps | s / 1,000 samples | TV class mix | judge precision | acceptance | settled | R-hat "
           "| training |\n|---|---|---|---|---|---|---|---|---|")
 
 
@@ -260,7 +266,7 @@ def _cell(v, fmt: str) -> str:
 
 
 def table(result: dict) -> str:
-    lines = [HEADER]
+    lines = [TABLE_HEADER]
     for r in result["rows"]:
         train = (f"{result['train_seconds']:.0f} s (one-off)" if r["method"] == "bridge"
                  and result["train_seconds"] is not None else "–")
@@ -283,20 +289,19 @@ def _json_safe(x):
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m d2e_zoo.benchmarks.bridge_vs_mcmc", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bridges", nargs="+", default=list(DEFAULT_BRIDGES), help="zoo bridges to compare")
-    p.add_argument("--num-samples", type=int, default=2000, help="samples (MALA chains) per row")
-    p.add_argument("--mala-steps", type=int, nargs="+", default=list(DEFAULT_MALA_STEPS), help="MALA lengths K")
-    p.add_argument("--step-size", type=float, default=0.05, help="initial MALA step (adapted per chain)")
-    p.add_argument("--settled-max-steps", type=int, default=2000, help="cap of the stop='settled' MALA run")
+    p.add_argument("--bridges", nargs="+", type=zoo_name("bridge"), default=list(DEFAULT_BRIDGES),
+                   help="zoo bridges to compare")
+    p.add_argument("--num-samples", type=positive_int, default=2000, help="samples (MALA chains) per row")
+    p.add_argument("--mala-steps", type=positive_int, nargs="+", default=list(DEFAULT_MALA_STEPS),
+                   help="MALA lengths K")
+    p.add_argument("--step-size", type=positive_float, default=0.05, help="initial MALA step (adapted per chain)")
+    p.add_argument("--settled-max-steps", type=positive_int, default=2000, help="cap of the stop='settled' MALA run")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (timings depend on it)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads (timings depend on it)")
     p.add_argument("--no-log-sobolev", action="store_true", help="skip the log-Sobolev sufficient-time estimate")
-    p.add_argument("--json", default=None, metavar="FILE", help="also write every number to this JSON file")
+    p.add_argument("--json", default=None, metavar="FILE", type=output_file(),
+                   help="also write every number to this JSON file")
     args = p.parse_args(argv)
-    if args.num_samples < 1 or any(k < 1 for k in args.mala_steps) or args.settled_max_steps < 1:
-        p.error("--num-samples, --mala-steps and --settled-max-steps must be >= 1")
-    if not (math.isfinite(args.step_size) and args.step_size > 0):
-        p.error("--step-size must be > 0")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
     logger.setLevel(logging.INFO)
     torch.set_num_threads(args.threads)

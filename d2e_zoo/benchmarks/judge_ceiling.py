@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -34,7 +35,8 @@ from ..endpoints.base import EndpointError
 from ..energies import parse_classes
 from ..evaluate import JUDGE
 from ..zoo import load
-from ..zoo.registry import UnknownModelError
+from ..zoo.registry import UnknownModelError, get_entry, list_models
+from .argtypes import output_file, positive_float, positive_int, zoo_name
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +70,8 @@ def _logits(model, images: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _generate(generator, num_latents: int, seed: int, chunk: int = 4096) -> torch.Tensor:
+def generate_images(generator, num_latents: int, seed: int, chunk: int = 4096) -> torch.Tensor:
+    """``num_latents`` images ``(n, 1, 28, 28)`` of ``generator`` from ``z ~ N(0, I)`` drawn with ``seed``."""
     z = torch.randn(num_latents, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
     return torch.cat([generator(z[i:i + chunk]) for i in range(0, num_latents, chunk)])
 
@@ -83,23 +86,31 @@ def image_rows(images: torch.Tensor, classifier, judge, targets: Sequence[str], 
             "num_images": len(images)}
 
 
-def run(generators: Sequence[str] = GENERATORS, targets: Sequence[str] = TARGETS, num_latents: int = 100_000,
-        temperature: float = 0.5, seed: int = 0) -> dict:
-    """``{"real": rows, "<generator>": rows, ...}`` (see :func:`image_rows`)."""
+def run_judge_ceiling(generators: Sequence[str] = GENERATORS, targets: Sequence[str] = TARGETS,
+                      num_latents: int = 100_000, temperature: float = 0.5, seed: int = 0) -> dict:
+    """``{"real": rows, "<generator>": rows, ...}`` (see :func:`image_rows`). Every argument is
+    checked before any model is loaded."""
     for t in targets:
         parse_classes(t)  # clear error on a bad target before any work
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    for name in generators:
+        if get_entry(name).kind != "generator":
+            raise ValueError(f"{name!r} is a zoo {get_entry(name).kind}, not a generator; "
+                             f"valid: {', '.join(list_models(kind='generator'))}")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+    if int(num_latents) != num_latents or num_latents < 1:
+        raise ValueError(f"num_latents must be an integer >= 1, got {num_latents}")
     classifier, judge = load(CLASSIFIER), load(JUDGE)
     out = {"real": image_rows(load_mnist("test").images, classifier, judge, targets, temperature)}
     for name in generators:
         start = time.perf_counter()
-        out[name] = image_rows(_generate(load(name), num_latents, seed), classifier, judge, targets, temperature)
+        out[name] = image_rows(generate_images(load(name), num_latents, seed), classifier, judge, targets, temperature)
         logger.info("%s: %d latents in %.1f s", name, num_latents, time.perf_counter() - start)
     return out
 
 
-def format_table(results: dict, targets: Sequence[str]) -> str:
+def format_judge_ceiling_table(results: dict, targets: Sequence[str]) -> str:
+    """A markdown table of :func:`run_judge_ceiling`'s results: one column per image source."""
     names = list(results)
     label = {n: ("real MNIST test images" if n == "real" else f"`{n}` exact posterior") for n in names}
     lines = ["| target | " + " | ".join(label[n] for n in names) + " |", "|---|" + "---|" * len(names)]
@@ -111,18 +122,28 @@ def format_table(results: dict, targets: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def _target(text: str) -> str:
+    """argparse type of ``--targets``: a class set :func:`~d2e_zoo.energies.parse_classes` accepts."""
+    try:
+        parse_classes(text)
+    except EndpointError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--generators", nargs="+", default=list(GENERATORS))
-    p.add_argument("--targets", nargs="+", default=list(TARGETS))
-    p.add_argument("--num-latents", type=int, default=100_000)
-    p.add_argument("--temperature", type=float, default=0.5)
+    p.add_argument("--generators", nargs="+", type=zoo_name("generator"), default=list(GENERATORS))
+    p.add_argument("--targets", nargs="+", type=_target, default=list(TARGETS))
+    p.add_argument("--num-latents", type=positive_int, default=100_000)
+    p.add_argument("--temperature", type=positive_float, default=0.5)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", nargs="?", const="-", default=None, help="write JSON (to PATH, or stdout)")
+    p.add_argument("--json", nargs="?", const="-", default=None, type=output_file(stdout=True),
+                   help="write JSON (to PATH, or stdout)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        results = run(args.generators, args.targets, args.num_latents, args.temperature, args.seed)
+        results = run_judge_ceiling(args.generators, args.targets, args.num_latents, args.temperature, args.seed)
     except (EndpointError, UnknownModelError, ValueError) as e:  # one clear line, no traceback
         print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
@@ -134,7 +155,7 @@ def main(argv=None) -> int:
             json.dump(results, f, indent=2)
     print(f"Judge precision of the exact posterior (T = {args.temperature}, {args.num_latents} latents per "
           "generator; real images weighted by the same p_T(C | x)):\n")
-    print(format_table(results, args.targets))
+    print(format_judge_ceiling_table(results, args.targets))
     return 0
 
 

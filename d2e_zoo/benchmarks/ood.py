@@ -38,6 +38,7 @@ from ..endpoints.base import EndpointError
 from ..energies import ClassifierPosterior, parse_classes
 from ..metrics.auroc import auroc, auroc_standard_error
 from ..samplers import energy_and_grad
+from .argtypes import existing_folder, non_negative_int, output_file, positive_float, positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ DEFAULT_TARGETS = ("all", "even", "odd", "pred", "pred-x")
 PER_IMAGE = ("pred", "pred-x")  # class sets chosen per image
 
 
-def parse_target(target: str):
+def parse_ood_target(target: str):
     """``"pred"``, ``"pred-x"`` or a class set accepted by :func:`~d2e_zoo.energies.parse_classes`
     (raises :class:`~d2e_zoo.endpoints.base.EndpointError` on anything else)."""
     key = str(target).strip().lower()
@@ -57,7 +58,7 @@ def latent_scores(z: torch.Tensor, generator, classifier, target, temperature: f
     """``{"U": (N,), "|grad U|": (N,)}`` of the classifier posterior for one target at
     latents ``z: (N, d)``. ``target``: a class set, ``"pred"`` (C = {argmax p(c | G(z))} per
     latent) or ``"pred-x"`` (C = {argmax p(c | x)} per image; needs ``images``)."""
-    target = parse_target(target)
+    target = parse_ood_target(target)
     if target not in PER_IMAGE:
         u, g = energy_and_grad(ClassifierPosterior(generator, classifier, target, temperature).log_prob, z)
         return {"U": u, "|grad U|": g.norm(dim=1)}
@@ -133,7 +134,7 @@ def run_ood(num_images: int | None = 1000, num_fashion: int | None = 1000, tempe
 
     targets = [str(t) for t in targets]
     for t in targets:
-        parse_target(t)  # validate before the slow part
+        parse_ood_target(t)  # validate before the slow part
     t0 = time.perf_counter()
     fashion_x, _ = load_fashion_mnist("test", root=fashion_root)  # first: fails fast when missing
     out_source = f"fashion-mnist:test ({fashion_mnist_files('test', fashion_root)[0].parent})"
@@ -169,7 +170,7 @@ FAMILY_LABELS = {"latent": "latent energy: mnist-vae posterior at z = enc(x), T=
                  "vae": "reference: mnist-vae reconstruction error"}
 
 
-def format_table(result: dict) -> str:
+def format_ood_table(result: dict) -> str:
     """A markdown table of :func:`run_ood`'s result: one row per (family, target, score)."""
     title = (f"OOD scores: {result['num_in']} MNIST test images ({result['in_source']}, in) vs "
              f"{result['num_out']} Fashion-MNIST test images ({result['out_source']}, out). "
@@ -188,37 +189,37 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _target(text: str) -> str:
+    """argparse type of ``--targets``: a value :func:`parse_ood_target` accepts."""
+    try:
+        parse_ood_target(text)
+    except EndpointError as e:
+        raise argparse.ArgumentTypeError(f"{e} (or 'pred', 'pred-x')") from None
+    return text
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m d2e_zoo.benchmarks.ood", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--num-images", type=int, default=1000,
+    p.add_argument("--num-images", type=non_negative_int, default=1000,
                    help="MNIST test images (and, by default, Fashion-MNIST images) to score; 0 = all")
-    p.add_argument("--num-fashion", type=int, default=None,
+    p.add_argument("--num-fashion", type=non_negative_int, default=None,
                    help="Fashion-MNIST test images (default: --num-images; 0 = all 10,000)")
-    p.add_argument("--temperature", type=float, default=0.5, help="T of p_T(C | x) (the zoo's bridges use 0.5)")
-    p.add_argument("--targets", nargs="+", default=list(DEFAULT_TARGETS),
+    p.add_argument("--temperature", type=positive_float, default=0.5,
+                   help="T of p_T(C | x) (the zoo's bridges use 0.5)")
+    p.add_argument("--targets", nargs="+", type=_target, default=list(DEFAULT_TARGETS),
                    help="target class sets: all, even, odd, pred (argmax on G(z)), pred-x (argmax on x), "
                         "or digits such as 3 or 3,8")
     p.add_argument("--seed", type=int, default=0, help="seed of the random image subsets")
-    p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--fashion-root", default=None, help="folder holding the Fashion-MNIST IDX files")
-    p.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
+    p.add_argument("--batch-size", type=positive_int, default=500)
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--fashion-root", type=existing_folder, default=None,
+                   help="folder holding the Fashion-MNIST IDX files")
+    p.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH", type=output_file(stdout=True),
                    help="print the results as JSON instead of the table (or, with PATH, also write them there)")
     args = p.parse_args(argv)
-    if args.num_images < 0 or (args.num_fashion is not None and args.num_fashion < 0):
-        p.error("--num-images and --num-fashion must be >= 0 (0 = all)")
-    if args.batch_size < 1:
-        p.error("--batch-size must be >= 1")
-    if not (args.temperature > 0 and args.temperature < float("inf")):
-        p.error(f"--temperature must be a finite number > 0, got {args.temperature}")
-    for t in args.targets:
-        try:
-            parse_target(t)
-        except EndpointError as e:
-            p.error(f"--targets: {e} (or 'pred', 'pred-x')")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    if args.threads:
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
     from ..data.fashion_mnist import FashionMNISTNotFoundError
 
@@ -232,7 +233,7 @@ def main(argv=None) -> int:
     if args.json is not None and args.json != "-":
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
-    print(json.dumps(result, indent=1) if args.json == "-" else format_table(result))
+    print(json.dumps(result, indent=1) if args.json == "-" else format_ood_table(result))
     return 0
 
 

@@ -17,6 +17,7 @@ import torch
 
 from ..dynamics import simulate
 from ..ipf import IPFTrainer
+from .argtypes import positive_int
 from .tasks import get_task
 
 logger = logging.getLogger("d2e_zoo.benchmarks.speed")
@@ -36,7 +37,7 @@ def steps_per_second(trainer: IPFTrainer, phase: str, n: int) -> float:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m d2e_zoo.benchmarks.speed", description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=300, help="gradient steps timed per phase")
+    p.add_argument("--steps", type=positive_int, default=300, help="gradient steps timed per phase")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tqdm.auto import tqdm
 
+from .argtypes import output_file, positive_float, positive_int
+
 # (task, method, K, seconds, fixed variance)
 ROWS = [
     ("gauss-to-gmm8", "d2e", 20, 300, False),
@@ -71,9 +73,9 @@ def markdown(results) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m d2e_zoo.benchmarks.suite", description=__doc__.split("\n")[0])
-    p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--scale", type=float, default=1.0)
-    p.add_argument("--json-out", help="also write all results to this JSON file")
+    p.add_argument("--jobs", type=positive_int, default=2)
+    p.add_argument("--scale", type=positive_float, default=1.0)
+    p.add_argument("--json-out", type=output_file(), help="also write all results to this JSON file")
     args = p.parse_args(argv)
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(tqdm(pool.map(lambda r: run_row(r, args.scale), ROWS), total=len(ROWS), desc="benchmarks"))

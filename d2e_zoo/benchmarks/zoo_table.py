@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from ..evaluate import evaluate
 from ..zoo import get_entry, list_models
 from ..zoo.loading import read_training_info
+from .argtypes import output_file, positive_int, zoo_name
 
 
 def _row(name: str, m: dict) -> str:
@@ -42,16 +43,16 @@ def _row(name: str, m: dict) -> str:
     return f"| `{name}` | {e.description} {what} | " + " | ".join(cells) + " |"
 
 
-HEADER = ("| name | what | judge precision (bridge / exact) | TV class mix | transport (bridge / rejection) "
+TABLE_HEADER = ("| name | what | judge precision (bridge / exact) | TV class mix | transport (bridge / rejection) "
           "| ELBO ≤ log Z ≤ EUBO | 1,000 samples | training |\n|---|---|---|---|---|---|---|---|")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--num-samples", type=int, default=4000)
-    p.add_argument("--names", nargs="*", default=None, help="subset of the zoo (default: all)")
-    p.add_argument("--json", default=None, help="also write all metrics to this JSON file")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--num-samples", type=positive_int, default=4000)
+    p.add_argument("--names", nargs="*", type=zoo_name(), default=None, help="subset of the zoo (default: all)")
+    p.add_argument("--json", default=None, type=output_file(), help="also write all metrics to this JSON file")
+    p.add_argument("--threads", type=positive_int, default=2)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
@@ -60,7 +61,7 @@ def main(argv=None) -> int:
     for name in tqdm(names, desc="evaluating"):
         kind = get_entry(name).kind
         results[name] = evaluate(name, args.num_samples if kind in ("bridge", "generator") else None)
-    print(HEADER)
+    print(TABLE_HEADER)
     for name in names:
         print(_row(name, results[name]))
     if args.json:

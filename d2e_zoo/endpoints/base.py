@@ -12,7 +12,7 @@ Shapes: ``x`` is ``(N, dim)``; ``log_prob(x)`` is ``(N,)``; ``sample(n)`` is ``(
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import torch
 
@@ -107,29 +107,21 @@ class Endpoint:
         """The same distribution, offering only its unnormalised log-density."""
         return _EnergyOnly(self)
 
-    # -- energy algebra (d2e_zoo.energies.algebra) --------------------------------------
+    # -- energy algebra (the combinators below; functional forms in d2e_zoo.energies.algebra) --
     def __and__(self, other: "Endpoint") -> "Endpoint":
         """Conjunction: ``U = U_self + U_other``."""
-        from ..energies.algebra import Conjunction
-
         return Conjunction(self, other)
 
     def __or__(self, other: "Endpoint") -> "Endpoint":
         """Disjunction: ``U = -log(exp(-U_self) + exp(-U_other))``."""
-        from ..energies.algebra import Disjunction
-
         return Disjunction(self, other)
 
     def without(self, other: "Endpoint", weight: float = 0.35) -> "Endpoint":
         """Negation: ``U = U_self - weight * U_other``."""
-        from ..energies.algebra import Negation
-
         return Negation(self, other, weight)
 
     def tempered(self, temperature: float) -> "Endpoint":
         """``U = U_self / temperature``."""
-        from ..energies.algebra import Tempered
-
         return Tempered(self, temperature)
 
     def __repr__(self) -> str:
@@ -177,6 +169,75 @@ class EnergyEndpoint(Endpoint):
 
     def _log_prob(self, x):
         return self._fn(x)
+
+
+# ---------------------------------------------------------------------------------------
+# energy algebra: compositions that keep an explicit Gibbs measure (U = -log_prob of each part).
+# They live with Endpoint because its operators (&, |, without, tempered) return them; the
+# functional forms and the maths are in d2e_zoo.energies.algebra.
+# ---------------------------------------------------------------------------------------
+def _check_parts(parts: Sequence[Endpoint], what: str) -> int:
+    if len(parts) < 1:
+        raise EndpointError(f"a {what} needs at least one energy")
+    for p in parts:
+        if not isinstance(p, Endpoint) or not p.has_density:
+            raise EndpointError(f"a {what} combines energies (endpoints with a log-density); got {p!r}")
+    dims = {p.dim for p in parts}
+    if len(dims) > 1:
+        listed = ", ".join(f"{p.name} (dim {p.dim})" for p in parts)
+        raise EndpointError(f"cannot form a {what} of energies of different dimensions: {listed}")
+    return parts[0].dim
+
+
+class Conjunction(Endpoint):
+    """``U = sum_i U_i``."""
+
+    def __init__(self, *parts: Endpoint, name: Optional[str] = None):
+        super().__init__(_check_parts(parts, "conjunction"), name or " & ".join(f"({p.name})" for p in parts))
+        self.parts = tuple(parts)
+
+    def _log_prob(self, x):
+        return sum(p.log_prob(x) for p in self.parts)
+
+
+class Disjunction(Endpoint):
+    """``U = -log sum_i exp(-U_i)``."""
+
+    def __init__(self, *parts: Endpoint, name: Optional[str] = None):
+        super().__init__(_check_parts(parts, "disjunction"), name or " | ".join(f"({p.name})" for p in parts))
+        self.parts = tuple(parts)
+
+    def _log_prob(self, x):
+        return torch.logsumexp(torch.stack([p.log_prob(x) for p in self.parts]), dim=0)
+
+
+class Negation(Endpoint):
+    """``U = U_base - weight * U_negated`` (``weight >= 0``)."""
+
+    def __init__(self, base: Endpoint, negated: Endpoint, weight: float = 0.35, name: Optional[str] = None):
+        if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+            raise EndpointError(f"negation weight must be a finite number >= 0, got {weight!r}")
+        dim = _check_parts((base, negated), "negation")
+        super().__init__(dim, name or f"({base.name}) - {weight:g} ({negated.name})")
+        self.base, self.negated, self.weight = base, negated, float(weight)
+
+    def _log_prob(self, x):
+        return self.base.log_prob(x) - self.weight * self.negated.log_prob(x)
+
+
+class Tempered(Endpoint):
+    """``U = U_base / T`` (``T > 0``)."""
+
+    def __init__(self, base: Endpoint, temperature: float, name: Optional[str] = None):
+        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+            raise EndpointError(f"temperature must be a finite number > 0, got {temperature!r}")
+        dim = _check_parts((base,), "tempered energy")
+        super().__init__(dim, name or f"({base.name}) @ T={temperature:g}")
+        self.base, self.temperature = base, float(temperature)
+
+    def _log_prob(self, x):
+        return self.base.log_prob(x) / self.temperature
+
 
 
 def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, std: float) -> torch.Tensor:

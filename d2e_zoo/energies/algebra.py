@@ -10,7 +10,10 @@ the 2D suite, the zoo's classifier posteriors, or another composition):
 * temperature ``tempered(A, T)``: ``U = U_A / T`` (``T > 1`` flattens, ``T < 1`` sharpens).
 
 Each composition is itself an energy-only endpoint (``log_prob``, ``dim``), so compositions
-nest and every sampler and trainer accepts them. Whether ``exp(-U)`` stays normalisable is
+nest and every sampler and trainer accepts them. The classes (:class:`Conjunction`, ...) are
+defined next to :class:`~d2e_zoo.endpoints.Endpoint` in :mod:`d2e_zoo.endpoints.base`, whose
+operators return them (so that module never imports this one); this module gives their
+functional forms and re-exports them. Whether ``exp(-U)`` stays normalisable is
 the user's concern for negations (``U_B - weight * U_A`` must still grow at infinity).
 
 Shapes: ``x: (N, d)``; ``log_prob(x): (N,)``.
@@ -18,78 +21,10 @@ Shapes: ``x: (N, d)``; ``log_prob(x): (N,)``.
 
 from __future__ import annotations
 
-import math
-from typing import Optional, Sequence
-
-import torch
-
-from ..endpoints.base import Endpoint, EndpointError
+from ..endpoints.base import Conjunction, Disjunction, Endpoint, Negation, Tempered
 
 __all__ = ["Conjunction", "Disjunction", "Negation", "Tempered", "conjunction", "disjunction", "negation",
            "tempered"]
-
-
-def _check_parts(parts: Sequence[Endpoint], what: str) -> int:
-    if len(parts) < 1:
-        raise EndpointError(f"a {what} needs at least one energy")
-    for p in parts:
-        if not isinstance(p, Endpoint) or not p.has_density:
-            raise EndpointError(f"a {what} combines energies (endpoints with a log-density); got {p!r}")
-    dims = {p.dim for p in parts}
-    if len(dims) > 1:
-        listed = ", ".join(f"{p.name} (dim {p.dim})" for p in parts)
-        raise EndpointError(f"cannot form a {what} of energies of different dimensions: {listed}")
-    return parts[0].dim
-
-
-class Conjunction(Endpoint):
-    """``U = sum_i U_i``."""
-
-    def __init__(self, *parts: Endpoint, name: Optional[str] = None):
-        super().__init__(_check_parts(parts, "conjunction"), name or " & ".join(f"({p.name})" for p in parts))
-        self.parts = tuple(parts)
-
-    def _log_prob(self, x):
-        return sum(p.log_prob(x) for p in self.parts)
-
-
-class Disjunction(Endpoint):
-    """``U = -log sum_i exp(-U_i)``."""
-
-    def __init__(self, *parts: Endpoint, name: Optional[str] = None):
-        super().__init__(_check_parts(parts, "disjunction"), name or " | ".join(f"({p.name})" for p in parts))
-        self.parts = tuple(parts)
-
-    def _log_prob(self, x):
-        return torch.logsumexp(torch.stack([p.log_prob(x) for p in self.parts]), dim=0)
-
-
-class Negation(Endpoint):
-    """``U = U_base - weight * U_negated`` (``weight >= 0``)."""
-
-    def __init__(self, base: Endpoint, negated: Endpoint, weight: float = 0.35, name: Optional[str] = None):
-        if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
-            raise EndpointError(f"negation weight must be a finite number >= 0, got {weight!r}")
-        dim = _check_parts((base, negated), "negation")
-        super().__init__(dim, name or f"({base.name}) - {weight:g} ({negated.name})")
-        self.base, self.negated, self.weight = base, negated, float(weight)
-
-    def _log_prob(self, x):
-        return self.base.log_prob(x) - self.weight * self.negated.log_prob(x)
-
-
-class Tempered(Endpoint):
-    """``U = U_base / T`` (``T > 0``)."""
-
-    def __init__(self, base: Endpoint, temperature: float, name: Optional[str] = None):
-        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-            raise EndpointError(f"temperature must be a finite number > 0, got {temperature!r}")
-        dim = _check_parts((base,), "tempered energy")
-        super().__init__(dim, name or f"({base.name}) @ T={temperature:g}")
-        self.base, self.temperature = base, float(temperature)
-
-    def _log_prob(self, x):
-        return self.base.log_prob(x) / self.temperature
 
 
 def conjunction(*parts: Endpoint) -> Conjunction:

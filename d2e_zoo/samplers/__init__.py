@@ -8,8 +8,11 @@ from .derivatives import energy_and_grad, hessians, laplacian
 from .diagnostics import EnergyDiagnostic, EnergyMonitor, drift_z, split_rhat
 from .gradient_flow import FlowResult, gradient_flow
 from .log_sobolev import LogSobolevEstimate, estimate_log_sobolev, gaussian_kl, langevin_time, relaxation_constant
-from .run import METHODS, STOP_RULES, SamplingResult, sample
+from .result import SamplingResult
+from .run import METHODS, STOP_RULES, sample
+from .stopping import STOP_RULE_TYPES, Progress, StopRule, make_stop_rule
 
-__all__ = ["EnergyDiagnostic", "EnergyMonitor", "FlowResult", "LogSobolevEstimate", "METHODS", "STOP_RULES",
-           "SamplingResult", "drift_z", "energy_and_grad", "estimate_log_sobolev", "gaussian_kl", "gradient_flow",
-           "hessians", "langevin_time", "laplacian", "relaxation_constant", "sample", "split_rhat"]
+__all__ = ["EnergyDiagnostic", "EnergyMonitor", "FlowResult", "LogSobolevEstimate", "METHODS", "Progress",
+           "STOP_RULES", "STOP_RULE_TYPES", "SamplingResult", "StopRule", "drift_z", "energy_and_grad",
+           "estimate_log_sobolev", "gaussian_kl", "gradient_flow", "hessians", "langevin_time", "laplacian",
+           "make_stop_rule", "relaxation_constant", "sample", "split_rhat"]

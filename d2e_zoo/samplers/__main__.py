@@ -17,13 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 
 import torch
 
 from ..endpoints.base import EndpointError
+from ..benchmarks.argtypes import image_suffixes, one_of, output_file, positive_float, positive_int, zoo_name
 from ..endpoints.toy import DISTRIBUTION_NAMES, get_distribution
-from .run import METHODS, sample
+from .run import METHODS, STOP_RULES, sample
+from .stopping import STOP_RULE_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -52,25 +55,57 @@ def _digit_quality(energy, z: torch.Tensor, grid) -> dict:
     return out
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("energy", help=f"2D suite: {', '.join(DISTRIBUTION_NAMES)}; with --prior: a digit expression")
-    p.add_argument("--prior", default=None, help="latent generator (mnist-gan, mnist-gan-z50, mnist-vae)")
-    p.add_argument("--temperature", type=float, default=0.5, help="softmax temperature of the digit terms")
+    p.add_argument("--prior", default=None, type=zoo_name("generator"),
+                   help="latent generator (mnist-gan, mnist-gan-z50, mnist-vae)")
+    p.add_argument("--temperature", type=positive_float, default=0.5, help="softmax temperature of the digit terms")
     p.add_argument("--weight", type=float, default=0.35, help="weight of 'without' in digit expressions")
     p.add_argument("--method", choices=METHODS, default="mala")
-    p.add_argument("--stop", default=None, help="steps | settled | log-sobolev (Langevin); r_t | steps (flow)")
-    p.add_argument("--num-samples", type=int, default=1000)
-    p.add_argument("--steps", type=int, default=200, help="steps for --stop steps")
-    p.add_argument("--max-steps", type=int, default=5000)
-    p.add_argument("--step-size", type=float, default=0.05)
-    p.add_argument("--tolerance", type=float, default=0.01, help="KL tolerance of the log-Sobolev rule")
-    p.add_argument("--init-std", type=float, default=1.0)
+    p.add_argument("--stop", default=None, type=one_of(STOP_RULE_TYPES, "stopping rule"),
+                   help="steps | settled | log-sobolev (Langevin); r_t | steps (flow)")
+    p.add_argument("--num-samples", type=positive_int, default=1000)
+    p.add_argument("--steps", type=positive_int, default=200, help="steps for --stop steps")
+    p.add_argument("--max-steps", type=positive_int, default=5000)
+    p.add_argument("--step-size", type=positive_float, default=0.05)
+    p.add_argument("--tolerance", type=positive_float, default=0.01, help="KL tolerance of the log-Sobolev rule")
+    p.add_argument("--init-std", type=positive_float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--save-grid", default=None, metavar="FILE.png", help="digits: save 64 samples as a PNG")
-    p.add_argument("--save-samples", default=None, metavar="FILE.npz", help="save the samples (array x)")
+    p.add_argument("--save-grid", default=None, metavar="FILE.png", type=output_file(suffixes_from=image_suffixes),
+                   help="digits: save 64 samples as a picture")
+    p.add_argument("--save-samples", default=None, metavar="FILE.npz", type=output_file(".npz"),
+                   help="save the samples (array x)")
+    return p
+
+
+def _check_combinations(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """What one flag cannot check alone, before any model is loaded (exits with code 2)."""
+    if not (math.isfinite(args.weight) and args.weight >= 0):
+        p.error(f"argument --weight: must be a finite number >= 0, got {args.weight!r}")
+    if args.stop is not None and args.stop not in STOP_RULES[args.method]:
+        p.error(f"argument --stop: stopping rule {args.stop!r} does not apply to {args.method}; "
+                f"valid: {', '.join(STOP_RULES[args.method])}")
+    if args.save_grid and not args.prior:
+        p.error("argument --save-grid: pictures are of digits; give --prior too")
+    if args.prior:
+        from ..energies.expression import parse_expression, selected_classes
+
+        try:
+            if not selected_classes(parse_expression(args.energy)):
+                p.error(f"argument energy: {args.energy!r} selects no digit")
+        except EndpointError as e:
+            p.error(f"argument energy: {e}")
+    elif args.energy not in DISTRIBUTION_NAMES:
+        p.error(f"argument energy: unknown distribution {args.energy!r}; valid names: {', '.join(DISTRIBUTION_NAMES)} "
+                "(or a digit expression with --prior)")
+
+
+def main(argv=None) -> int:
+    p = _parser()
     args = p.parse_args(argv)
+    _check_combinations(p, args)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     g = torch.Generator().manual_seed(args.seed)
     try:

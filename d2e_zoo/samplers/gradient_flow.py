@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -69,7 +69,8 @@ class FlowResult:
 
 def gradient_flow(energy, x0: torch.Tensor, step_size: float, max_steps: int = 1000,
                   stop: bool = True, n_probes: Optional[int] = 1,
-                  generator: Optional[torch.Generator] = None, progress: bool = False) -> FlowResult:
+                  generator: Optional[torch.Generator] = None, progress: bool = False,
+                  callback: Optional[Callable[[int, torch.Tensor, float], bool]] = None) -> FlowResult:
     """Run Euler steps ``x <- x - h grad U(x)`` from ``x0`` until ``R_t`` crosses 1.
 
     Args:
@@ -82,6 +83,9 @@ def gradient_flow(energy, x0: torch.Tensor, step_size: float, max_steps: int = 1
         n_probes: Rademacher probes for Hutchinson's Laplacian; None computes it exactly.
         generator: randomness for the probes.
         progress: tqdm progress bar.
+        callback: called at every step ``k = 0, 1, ...`` (before the Euler step from ``x_k``) as
+            ``callback(k, x_k, R_k)`` with the states ``(N, d)`` and their ``R_t``; returning
+            True stops the flow there (``x_k`` are then the returned samples).
     """
     h = float(step_size)
     if not math.isfinite(h) or h <= 0:
@@ -110,6 +114,8 @@ def gradient_flow(energy, x0: torch.Tensor, step_size: float, max_steps: int = 1
             crossed_at = k
             if stop:
                 break
+        if callback is not None and callback(k, x, r[-1]):
+            break
         if k == max_steps:
             break
         x = x - h * g

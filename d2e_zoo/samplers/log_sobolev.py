@@ -34,7 +34,7 @@ from .derivatives import as_log_prob, hessians
 
 __all__ = ["LogSobolevEstimate", "estimate_log_sobolev", "langevin_time", "gaussian_kl", "relaxation_constant"]
 
-METHODS = ("bakry-emery", "holley-stroock")
+ESTIMATORS = ("bakry-emery", "holley-stroock")
 
 
 @dataclass
@@ -71,8 +71,8 @@ def estimate_log_sobolev(energy, states: torch.Tensor, method: str = "bakry-emer
         base_curvature: ``kappa_0`` of the convex part (Holley-Stroock).
         perturbation: ``V(x) -> (N,)``, the bounded part (Holley-Stroock).
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown log-Sobolev method {method!r}; valid: {', '.join(METHODS)}")
+    if method not in ESTIMATORS:
+        raise ValueError(f"unknown log-Sobolev method {method!r}; valid: {', '.join(ESTIMATORS)}")
     x = states.detach()[:max_states]
     if method == "bakry-emery":
         eig = torch.linalg.eigvalsh(hessians(as_log_prob(energy), x).double())

@@ -6,7 +6,7 @@ rule whose outcome is reported next to the samples.
     res.samples            # (1000, d)
     print(res.report())    # steps, wall time, acceptance, R-hat / drift, log-Sobolev time
 
-Stopping rules (``stop``):
+Stopping rules (``stop``; each a small class in :mod:`.stopping`):
 
 * ``"steps"``: exactly ``n_steps`` steps.
 * ``"settled"`` (Langevin): stop when the energy statistics settle (:mod:`.diagnostics`).
@@ -22,107 +22,66 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import time
-from dataclasses import dataclass
 from typing import Optional, Union
 
 import torch
 
 from ..exploration.langevin import LangevinSampler
 from .derivatives import as_log_prob
-from .diagnostics import EnergyDiagnostic, EnergyMonitor
-from .gradient_flow import FlowResult, gradient_flow
-from .log_sobolev import LogSobolevEstimate, estimate_log_sobolev, langevin_time, relaxation_constant
+from .diagnostics import EnergyMonitor
+from .gradient_flow import gradient_flow
+from .log_sobolev import LogSobolevEstimate
+from .result import SamplingResult
+from .stopping import Progress, StopRule, StopSettings, make_stop_rule, valid_stop_rules
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["sample", "SamplingResult", "METHODS", "STOP_RULES"]
 
 METHODS = ("mala", "ula", "flow")
-STOP_RULES = {"mala": ("steps", "settled", "log-sobolev"), "ula": ("steps", "settled", "log-sobolev"),
-              "flow": ("r_t", "steps")}
+STOP_RULES = {method: valid_stop_rules(method) for method in METHODS}  # the rule names per method, default first
 
 
-@dataclass
-class SamplingResult:
-    """Samples and how the run ended.
-
-    Attributes:
-        samples: ``(N, d)``.
-        method, stop: what ran and under which stopping rule.
-        steps: steps taken; seconds: wall-clock time of the run.
-        langevin_time: sum of the (mean) step sizes, the SDE time covered.
-        stop_reason: a sentence saying why the run stopped.
-        acceptance_rate: MALA mean acceptance (None otherwise).
-        diagnostic: energy settling diagnostic (Langevin runs).
-        flow: the gradient flow's traces (flow runs).
-        log_sobolev, kl0, sufficient_time: the log-Sobolev stopping inputs and ``tau``.
-        log_sobolev_check: a Bakry-Emery estimate was measured at the initial states; this is
-            the same estimate at the final states. If it is invalid or smaller, the bound did not
-            hold along the run and ``tau`` is not sufficient (the report says so).
-        trajectory: with ``record_every``, the states at step 0 and every ``record_every``
-            steps (and the last), ``(M, N, d)``; ``trajectory_steps`` their step numbers.
-    """
-
-    samples: torch.Tensor
-    method: str
-    stop: str
-    steps: int
-    seconds: float
-    langevin_time: float
-    stop_reason: str
-    acceptance_rate: Optional[float] = None
-    diagnostic: Optional[EnergyDiagnostic] = None
-    flow: Optional[FlowResult] = None
-    log_sobolev: Optional[LogSobolevEstimate] = None
-    kl0: Optional[float] = None
-    sufficient_time: Optional[float] = None
-    trajectory: Optional[torch.Tensor] = None
-    trajectory_steps: Optional[list] = None
-    log_sobolev_check: Optional[LogSobolevEstimate] = None
-
-    def report(self) -> str:
-        lines = [f"{self.method}: {self.samples.shape[0]} samples, {self.steps} steps, t = {self.langevin_time:.4g}, "
-                 f"{self.seconds:.2f} s" + (f", acceptance {self.acceptance_rate:.2f}"
-                                              if self.acceptance_rate is not None else ""),
-                 f"stopped: {self.stop_reason}"]
-        if self.log_sobolev is not None:
-            c = self.log_sobolev.constant
-            lines.append(f"log-Sobolev ({self.log_sobolev.method}): C_LS ≈ {c:.4g}" if c else
-                         f"log-Sobolev ({self.log_sobolev.method}): no estimate")
-            lines[-1] += f" [{self.log_sobolev.detail}]"
-        if self.sufficient_time is not None:
-            lines.append(f"sufficient Langevin time tau = log(KL0/eps)/(2 C_LS) = {self.sufficient_time:.4g} "
-                         f"(KL0 = {self.kl0:.4g})")
-        check = self.log_sobolev_check
-        if check is not None and (not check.valid or check.constant < self.log_sobolev.constant):
-            lines.append(f"WARNING: at the final states {check.detail}: the curvature bound measured at the start "
-                         "does not hold where the chains went, so tau is not a guarantee")
-        if self.diagnostic is not None:
-            lines.append(self.diagnostic.report())
-        if self.flow is not None:
-            lines.append(self.flow.report())
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict:
-        out = {k: getattr(self, k) for k in ("method", "stop", "steps", "seconds", "langevin_time", "stop_reason",
-                                             "acceptance_rate", "kl0", "sufficient_time")}
-        if self.diagnostic is not None:
-            d = self.diagnostic
-            out.update(rhat=d.rhat, drift_z=d.drift_z, settled=d.settled, settled_step=d.settled_step)
-        if self.log_sobolev is not None:
-            out.update(log_sobolev_constant=self.log_sobolev.constant, log_sobolev_method=self.log_sobolev.method)
-        if self.log_sobolev_check is not None:
-            out.update(log_sobolev_constant_final_states=self.log_sobolev_check.constant)
-        if self.flow is not None:
-            out.update(flow_stop_time=self.flow.stop_time, flow_crossed=self.flow.crossed)
-        return out
+def _check_number(name: str, value, low: float, strict: bool = True) -> None:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not (ok and (value > low if strict else value >= low)):
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {value!r}")
 
 
-def _initial_states(energy, num_samples, x0, init_std, generator):
+def _check_count(name: str, value, low: int) -> None:
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+            or int(value) != value or value < low):
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _check_arguments(method, step_size, n_steps, max_steps, tolerance, kl0, init_std, target_accept, check_every,
+                     min_steps, record_every) -> None:
+    """Every numeric argument of :func:`sample`, before any work."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    _check_number("step_size", step_size, 0)
+    for name, v, low in (("n_steps", n_steps, 1), ("max_steps", max_steps, 1), ("check_every", check_every, 1),
+                         ("min_steps", min_steps, 4)):
+        _check_count(name, v, low)
+    if record_every is not None:
+        _check_count("record_every", record_every, 1)
+    _check_number("tolerance", tolerance, 0)
+    _check_number("init_std", init_std, 0)
+    if kl0 is not None:
+        _check_number("kl0", kl0, 0, strict=False)
+    if not (isinstance(target_accept, numbers.Real) and 0.0 < target_accept < 1.0):
+        raise ValueError(f"target_accept must be in (0, 1), got {target_accept!r}")
+
+
+def _initial_states(energy, num_samples, x0, init_std, generator) -> torch.Tensor:
+    """``x0`` (copied) or ``num_samples`` draws of ``N(0, init_std^2 I)`` in ``energy.dim``: ``(N, d)``."""
     if x0 is not None:
         if not isinstance(x0, torch.Tensor) or x0.ndim != 2:
             raise ValueError(f"x0 must be a tensor of shape (N, d), got {getattr(x0, 'shape', type(x0))}")
+        if not torch.isfinite(x0).all():
+            raise ValueError("x0 contains non-finite values (NaN or inf)")
         return x0.detach().clone()
     dim = getattr(energy, "dim", None)
     if num_samples is None or dim is None:
@@ -132,19 +91,63 @@ def _initial_states(energy, num_samples, x0, init_std, generator):
     return init_std * torch.randn(int(num_samples), int(dim), generator=generator)
 
 
-def _log_sobolev_for(energy, states, log_sobolev) -> Optional[LogSobolevEstimate]:
-    """The given estimate, or Bakry-Emery on ``states``; None when that has no bound (the run
-    then estimates the constant from its own energy relaxation)."""
-    if isinstance(log_sobolev, LogSobolevEstimate):
-        return log_sobolev
-    if isinstance(log_sobolev, (int, float)):
-        return LogSobolevEstimate(float(log_sobolev), "given", 0, "given by the caller")
-    est = estimate_log_sobolev(energy, states, "bakry-emery")
-    return est if est.valid else None
+class _Trajectory:
+    """The states at step 0 and every ``every`` steps (and the last), for ``record_every``."""
+
+    def __init__(self, every: Optional[int], x0: torch.Tensor):
+        self.every = every
+        self.states, self.steps = ([x0.clone()], [0]) if every else (None, None)
+
+    def after_step(self, step: int, x: torch.Tensor) -> None:
+        if self.states is not None and step % self.every == 0:
+            self.states.append(x.clone())
+            self.steps.append(step)
+
+    def finish(self, step: int, x: torch.Tensor) -> dict:
+        """``SamplingResult`` fields ``trajectory`` ``(M, N, d)`` and ``trajectory_steps``."""
+        if self.states is not None and self.steps[-1] != step:
+            self.states.append(x.clone())
+            self.steps.append(step)
+        return dict(trajectory=None if self.states is None else torch.stack(self.states), trajectory_steps=self.steps)
+
+
+def _run_flow(log_prob, x, rule: StopRule, step_size, generator, progress) -> dict:
+    """The gradient flow under ``rule``; returns ``SamplingResult`` fields."""
+    def callback(k, xs, r):
+        return rule.should_stop(Progress(step=k, states=xs, time=k * step_size, r_t=r))
+
+    fr = gradient_flow(log_prob, x, step_size, max_steps=rule.budget, stop=False, generator=generator,
+                       progress=progress, callback=callback)
+    last = Progress(step=fr.stop_step, states=fr.samples, time=fr.stop_step * fr.step_size, flow=fr)
+    return dict(samples=fr.samples, steps=fr.stop_step, langevin_time=last.time, stop_reason=rule.reason(last),
+                flow=fr)
+
+
+def _run_langevin(energy, log_prob, x, method, rule: StopRule, step_size, target_accept, monitor: EnergyMonitor,
+                  record_every, generator, progress) -> dict:
+    """ULA or MALA under ``rule``, recording the energies in ``monitor``; returns
+    ``SamplingResult`` fields."""
+    trajectory = _Trajectory(record_every, x)
+    now = Progress(step=0, states=x, monitor=monitor)
+
+    def callback(k, xs, lp, h):
+        trajectory.after_step(k + 1, xs)
+        monitor(k, xs, lp, h)
+        now.step, now.states, now.time = k + 1, xs, monitor.elapsed_time
+        return rule.should_stop(now)
+
+    sampler = LangevinSampler(method=method, step_size=step_size, n_steps=rule.budget, target_accept=target_accept,
+                              adapt="per_chain" if method == "mala" else "none")
+    res = sampler.run(x, log_prob, generator=generator, progress=progress, callback=callback)
+    last = Progress(step=len(res.log_prob_trace), states=res.samples, time=monitor.elapsed_time, monitor=monitor)
+    return dict(samples=res.samples, steps=last.step, langevin_time=last.time, stop_reason=rule.reason(last),
+                acceptance_rate=res.acceptance_rate, diagnostic=monitor.diagnostic(),
+                **trajectory.finish(last.step, res.samples),
+                **rule.outcome(energy, last))
 
 
 def sample(energy, num_samples: Optional[int] = None, x0: Optional[torch.Tensor] = None, method: str = "mala",
-           stop: Optional[str] = None, step_size: float = 0.05, n_steps: int = 200, max_steps: int = 5000,
+           stop: Union[None, str, StopRule] = None, step_size: float = 0.05, n_steps: int = 200, max_steps: int = 5000,
            tolerance: float = 0.01, kl0: Optional[float] = None,
            log_sobolev: Union[None, float, LogSobolevEstimate] = None, init_std: float = 1.0,
            target_accept: float = 0.574, check_every: int = 25, min_steps: int = 50,
@@ -155,7 +158,8 @@ def sample(energy, num_samples: Optional[int] = None, x0: Optional[torch.Tensor]
     Args:
         energy: an energy with ``log_prob`` (and ``dim``), or a callable ``(N, d) -> (N,)``.
         num_samples / x0: start from ``N(0, init_std^2 I)`` draws or from given states ``(N, d)``.
-        stop: stopping rule (default ``"steps"`` for Langevin, ``"r_t"`` for the flow); see module doc.
+        stop: stopping rule by name (default ``"steps"`` for Langevin, ``"r_t"`` for the flow; see the
+            module doc) or a :class:`~d2e_zoo.samplers.stopping.StopRule` instance.
         step_size: initial step ``h > 0`` (MALA adapts it per chain towards ``target_accept``).
         n_steps: steps for ``stop="steps"``; max_steps caps the other rules.
         tolerance: KL tolerance ``eps`` of the log-Sobolev rule.
@@ -165,105 +169,27 @@ def sample(energy, num_samples: Optional[int] = None, x0: Optional[torch.Tensor]
             states when the energy is convex there, else the empirical relaxation rate of the
             mean energy, fitted once the energy has settled (the run then continues until
             ``tau`` if it is not there yet).
-        check_every, min_steps: the settling diagnostic's cadence and minimum run.
+        check_every, min_steps: the settling diagnostic's cadence and minimum run (``min_steps >= 4``;
+            runs capped below it use the cap, but at least 4).
         record_every: keep the states every this many steps (Langevin methods; see
             :attr:`SamplingResult.trajectory`).
+
+    Raises:
+        ValueError: on any bad argument (naming it and the valid range or choices), before any work.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
-    stop = stop or ("r_t" if method == "flow" else "steps")
-    if stop not in STOP_RULES[method]:
-        raise ValueError(f"stopping rule {stop!r} does not apply to {method}; valid: {', '.join(STOP_RULES[method])}")
-    if not (isinstance(step_size, (int, float)) and math.isfinite(step_size) and step_size > 0):
-        raise ValueError(f"step_size must be a finite number > 0, got {step_size!r}")
-    for name, v in (("n_steps", n_steps), ("max_steps", max_steps)):
-        if int(v) != v or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    _check_arguments(method, step_size, n_steps, max_steps, tolerance, kl0, init_std, target_accept, check_every,
+                     min_steps, record_every)
+    rule = make_stop_rule(stop, method, StopSettings(n_steps, max_steps, tolerance, kl0, log_sobolev))
     log_prob = as_log_prob(energy)
     x = _initial_states(energy, num_samples, x0, init_std, generator)
     t0 = time.perf_counter()
-
+    rule.start(energy, x, generator, from_standard_normal=x0 is None and init_std == 1.0)
     if method == "flow":
-        fr = gradient_flow(log_prob, x, step_size, max_steps=n_steps if stop == "steps" else max_steps,
-                           stop=stop == "r_t", generator=generator, progress=progress)
-        if stop == "steps":
-            reason = f"ran the {fr.stop_step} requested steps"
-        else:
-            reason = (f"R_t crossed 1 at t = {fr.stop_time:.4g}" if fr.crossed else
-                      f"max_steps = {max_steps} reached before R_t crossed 1")
-        return SamplingResult(samples=fr.samples, method=method, stop=stop, steps=fr.stop_step,
-                              seconds=time.perf_counter() - t0, langevin_time=fr.stop_step * fr.step_size,
-                              stop_reason=reason, flow=fr)
-
-    ls_est, tau = None, None
-    if stop == "log-sobolev":
-        if kl0 is None:
-            if x0 is None and init_std == 1.0 and hasattr(energy, "kl_from_prior"):
-                kl0 = float(energy.kl_from_prior(generator=generator)[0])
-            else:
-                raise ValueError("the log-Sobolev rule needs kl0 = KL(rho_0 || pi) (or an energy with kl_from_prior() "
-                                 "started from N(0, I))")
-        ls_est = _log_sobolev_for(energy, x, log_sobolev)
-        if ls_est is not None:
-            if not ls_est.valid:
-                raise ValueError(f"the log-Sobolev constant must be > 0 ({ls_est.detail})")
-            tau = langevin_time(kl0, tolerance, ls_est.constant)
-
-    monitor = EnergyMonitor(check_every=check_every, min_steps=min(min_steps, max_steps),
-                            stop_when_settled=stop == "settled")
-
-    if record_every is not None and (int(record_every) != record_every or record_every < 1):
-        raise ValueError(f"record_every must be an integer >= 1, got {record_every!r}")
-    snapshots, snapshot_steps = ([x.clone()], [0]) if record_every else (None, None)
-
-    times: list = []  # Langevin time after each step
-
-    def callback(k, xs, lp, h):
-        nonlocal ls_est, tau
-        times.append(monitor.elapsed_time + float(h.double().mean()))
-        if snapshots is not None and (k + 1) % record_every == 0:
-            snapshots.append(xs.clone())
-            snapshot_steps.append(k + 1)
-        stop_now = monitor(k, xs, lp, h)
-        if stop == "log-sobolev" and tau is None and monitor.settled_step is not None:
-            diag = monitor.diagnostic()
-            est = relaxation_constant(torch.tensor(times), diag.energy_mean, diag.energy_std, xs.shape[0])
-            ls_est = est
-            if not est.valid:  # nothing to extrapolate from: the settled energy is all there is
-                return True
-            tau = langevin_time(kl0, tolerance, est.constant)
-        return stop_now or (tau is not None and monitor.elapsed_time >= tau)
-
-    budget = n_steps if stop == "steps" else max_steps
-    sampler = LangevinSampler(method=method, step_size=step_size, n_steps=budget, target_accept=target_accept,
-                              adapt="per_chain" if method == "mala" else "none")
-    res = sampler.run(x, log_prob, generator=generator, progress=progress, callback=callback)
-    steps = len(res.log_prob_trace)
-    if snapshots is not None and snapshot_steps[-1] != steps:
-        snapshots.append(res.samples.clone())
-        snapshot_steps.append(steps)
-    diag = monitor.diagnostic()
-    check = None
-    if ls_est is not None and ls_est.method == "bakry-emery":
-        check = estimate_log_sobolev(energy if hasattr(energy, "log_prob") else log_prob, res.samples, "bakry-emery")
-    if stop == "steps":
-        reason = f"ran the {steps} requested steps"
-    elif stop == "settled":
-        reason = (f"energy statistics settled (|drift z| < {monitor.z_tol}) at step {steps}"
-                  if monitor.settled_step is not None else f"max_steps = {max_steps} reached before the energy settled")
-    elif tau is None and ls_est is not None:
-        reason = (f"no log-Sobolev constant: not convex (no Bakry-Emery bound) and {ls_est.detail}; stopped when the "
-                  f"energy settled, at step {steps}")
-    elif tau is None:
-        reason = (f"max_steps = {max_steps} reached before a log-Sobolev constant could be estimated "
-                  "(not convex for Bakry-Emery, and the energy never settled to fit its relaxation)")
+        fields = _run_flow(log_prob, x, rule, step_size, generator, progress)
     else:
-        reason = (f"reached the sufficient time tau = {tau:.4g} at step {steps}" if monitor.elapsed_time >= tau else
-                  f"max_steps = {max_steps} reached at t = {monitor.elapsed_time:.4g} < tau = {tau:.4g}")
-    out = SamplingResult(samples=res.samples, method=method, stop=stop, steps=steps,
-                         seconds=time.perf_counter() - t0, langevin_time=monitor.elapsed_time, stop_reason=reason,
-                         acceptance_rate=res.acceptance_rate, diagnostic=diag, log_sobolev=ls_est, kl0=kl0,
-                         sufficient_time=tau, trajectory=None if snapshots is None else torch.stack(snapshots),
-                         trajectory_steps=snapshot_steps, log_sobolev_check=check)
+        monitor = EnergyMonitor(check_every=check_every, min_steps=min(min_steps, max(max_steps, 4)))
+        fields = _run_langevin(energy, log_prob, x, method, rule, step_size, target_accept, monitor, record_every,
+                               generator, progress)
+    out = SamplingResult(method=method, stop=rule.name, seconds=time.perf_counter() - t0, **fields)
     logger.info(out.report())
     return out
