@@ -31,7 +31,7 @@ from ..trainers.live import DEFAULT_MAX_SECONDS, cache_folder, live_recipe, load
 from ..zoo.registry import get_entry, list_models
 from .choices import DEFAULT_STEPS, LIMITS, InputError, as_int, check_prior
 from .models import get_model, pipeline_lock
-from .translate import Progress, _report, build_translation, remember, translate
+from .translate import Progress, build_translation, remember, report_progress, translate
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def _run_mala(prior, tree, weight, n, seed, mala_steps, progress: Progress):
     started = time.perf_counter()
     generator = get_model(prior)
     energy = ExpressionPosterior(generator, get_model(CLASSIFIER), tree, TEMPERATURE, weight)
-    _report(progress, 0.1, f"MALA: {mala_steps} steps on {n} chains")
+    report_progress(progress, 0.1, f"MALA: {mala_steps} steps on {n} chains")
     g = torch.Generator().manual_seed(seed)
     res = sample(energy, num_samples=n, method="mala", n_steps=mala_steps, step_size=MALA_STEP_SIZE,
                  record_every=max(1, mala_steps // FRAMES), check_every=max(5, mala_steps // 20),
@@ -191,8 +191,9 @@ def train_bridge(prior: str, expression, weight=DEFAULT_WEIGHT, num_samples=16, 
             raise InputError("Another bridge is being trained right now (one at a time): try again in a few "
                              "minutes, or sample this target with MALA meanwhile.")
         try:
-            _report(progress, 0.0, f"Training a bridge for '{tree}' (at most {recipe['bridge']['max_seconds']:.0f} s)")
-            live = train_live_bridge(recipe, callback=lambda f, m: _report(progress, 0.9 * f, m))
+            seconds = recipe["bridge"]["max_seconds"]
+            report_progress(progress, 0.0, f"Training a bridge for '{tree}' (at most {seconds:.0f} s)")
+            live = train_live_bridge(recipe, callback=lambda f, m: report_progress(progress, 0.9 * f, m))
         finally:
             _training.release()
         _live[str(cache_folder(recipe))] = live

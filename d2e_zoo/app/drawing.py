@@ -23,7 +23,7 @@ from PIL import Image
 
 from .choices import DEFAULT_DRAW_SAMPLES, DEFAULT_STEPS, LIMITS, InputError, as_int, check_bridge
 from .models import get_pipeline
-from .translate import Progress, Translation, _report, translate
+from .translate import Progress, Translation, report_progress, translate
 
 EMPTY = "The canvas is empty: draw a digit (or upload an image) first."
 INK_THRESHOLD = 0.1  # a picture with no pixel above this much ink is empty
@@ -152,8 +152,8 @@ def invert_generator(generator, image: torch.Tensor, steps: int = INVERSION_STEP
             opt.step()
             sched.step()
             if i % every == 0:
-                _report(progress, 0.05 + 0.5 * i / steps, f"Finding your digit in the GAN's latent space: "
-                        f"step {i}/{steps}")
+                report_progress(progress, 0.05 + 0.5 * i / steps,
+                                f"Finding your digit in the GAN's latent space: step {i}/{steps}")
     with torch.no_grad():
         recon = generator(z).reshape(restarts, -1)
         err = ((recon - x) ** 2).mean(-1)
@@ -167,7 +167,7 @@ def image_to_latent(generator, image: torch.Tensor, progress: Progress = None, s
                     steps: int = INVERSION_STEPS) -> tuple[torch.Tensor, str]:
     """``(z (1, d), how)``: the VAE encoder's mean if ``generator`` has ``encode``, else GAN inversion."""
     if hasattr(generator, "encode"):
-        _report(progress, 0.1, "Encoding your digit with the VAE")
+        report_progress(progress, 0.1, "Encoding your digit with the VAE")
         mean, _ = generator.encode(image)
         return mean, "VAE encoder mean"
     z, _ = invert_generator(generator, image, steps=steps, seed=seed, progress=progress)
@@ -200,9 +200,9 @@ def translate_drawing(bridge: str, picture, num_samples: int = DEFAULT_DRAW_SAMP
     recon = pipe.decode(z0)
     err = float(((recon - digit) ** 2).mean())
     key = hashlib.sha1(digit.numpy().tobytes()).hexdigest()[:8]
-    _report(progress, 0.6, f"Translating your digit ({key})")
+    report_progress(progress, 0.6, f"Translating your digit ({key})")
     tr = translate(bridge, seed=seed, steps=steps, latents=z0.repeat(n, 1),
-                   progress=lambda f, d: _report(progress, 0.6 + 0.4 * f, d))
+                   progress=lambda f, d: report_progress(progress, 0.6 + 0.4 * f, d))
     tr.metrics["source"] = "your digit"
     return DrawingTranslation(digit=digit, reconstruction=recon, method=method, reconstruction_error=err,
                               translation=tr)

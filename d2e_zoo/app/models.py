@@ -1,8 +1,11 @@
 """Zoo objects the app uses, loaded once per process and shared by all requests.
 
 A bridge pipeline keeps its time grid in its scheduler, so one call at a time may run a given
-pipeline: :func:`pipeline_lock` gives the lock to hold while sampling. Loading is serialised
-(one load at a time, about a second each): diffusers' lazy first import is not thread-safe.
+pipeline: :func:`pipeline_lock` gives the lock to hold while sampling. Loading has two steps:
+finding the folders (:func:`~d2e_zoo.zoo.loading.plan_load`, the only one that may use the
+network, bounded by the Hub timeout) runs under a lock per name, so a stalled download delays
+only the requests for that model; building the models from those folders is serialised under
+one lock (about a second each): diffusers' lazy first import is not thread-safe.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from ..zoo import ZooLoadError, load
-from ..zoo.registry import UnknownModelError
+from ..zoo import ZooLoadError
+from ..zoo.loading import build, plan_load
+from ..zoo.registry import UnknownModelError, get_entry
 from .choices import InputError
 
 logger = logging.getLogger(__name__)
@@ -20,7 +24,7 @@ JUDGE = "mnist-judge"
 _cache: dict = {}
 _locks: dict = {}
 _guard = threading.Lock()
-_load_lock = threading.Lock()
+_build_lock = threading.Lock()
 
 
 def _lock_for(name: str) -> threading.Lock:
@@ -35,13 +39,17 @@ def get_model(name: str):
     obj = _cache.get(name)
     if obj is not None:
         return obj
-    with _load_lock:
+    try:
+        get_entry(name)  # before making a lock for the name
+    except UnknownModelError as e:
+        raise InputError(str(e)) from None
+    with _lock_for("load:" + name):  # one download per name; other names go on meanwhile
         obj = _cache.get(name)
         if obj is None:
             try:
-                obj = load(name)
-            except UnknownModelError as e:
-                raise InputError(str(e)) from None
+                plan = plan_load(name)  # network I/O (bounded): outside the build lock
+                with _build_lock:
+                    obj = build(plan)
             except ZooLoadError as e:
                 raise InputError(f"The model {name!r} is not available in this installation: {e}") from None
             logger.info("loaded %s (%s)", name, getattr(getattr(obj, "zoo_info", None), "origin", "?"))

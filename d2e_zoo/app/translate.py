@@ -132,7 +132,8 @@ def judge_target_probability(judge, images: torch.Tensor, targets) -> tuple[torc
     return probs[:, list(targets)].sum(-1), probs.argmax(-1)
 
 
-def _report(progress: Progress, fraction: float, desc: str):
+def report_progress(progress: Progress, fraction: float, desc: str) -> None:
+    """Call ``progress(fraction, desc)`` if a progress callback was given (fraction in [0, 1])."""
     if progress is not None:
         progress(fraction, desc)
 
@@ -157,13 +158,13 @@ def translate(bridge: str, num_samples: int = 16, seed: int = 0, steps: int = DE
         if hit is not None:
             return hit
     start = time.perf_counter()
-    _report(progress, 0.0, f"Loading {bridge}")
+    report_progress(progress, 0.0, f"Loading {bridge}")
     pipe = get_pipeline(bridge)
     entry = get_entry(bridge)
     if latents is not None and latents.shape[1] != pipe.latent_dim:
         raise InputError(f"{bridge} works in a {pipe.latent_dim}-d latent space, got latents of shape "
                          f"{tuple(latents.shape)}")
-    _report(progress, 0.1, f"Translating {n} samples over {steps} steps")
+    report_progress(progress, 0.1, f"Translating {n} samples over {steps} steps")
     g = torch.Generator().manual_seed(seed)
     with pipeline_lock(bridge):
         out = pipe(num_samples=None if latents is not None else n, latents=latents, generator=g,
@@ -187,11 +188,14 @@ def build_translation(run_id: str, name: str, decode: Callable, trajectory: torc
                       metrics: Optional[dict] = None) -> Translation:
     """Decode a latent path ``trajectory`` ``(K+1, N, d)``, ask the judge along it and compute the
     numbers: the part shared by bridges (zoo or freshly trained) and MALA runs."""
+    if not bool(torch.isfinite(trajectory).all()):  # never judge (and show) black images of NaN latents
+        raise RuntimeError(f"{name} produced non-finite latents (NaN or inf): its weights or its energy are "
+                           "broken, so there is nothing to show")
     steps, n = trajectory.shape[0] - 1, trajectory.shape[1]
-    _report(progress, 0.4, "Decoding every step")
+    report_progress(progress, 0.4, "Decoding every step")
     images = decode(trajectory.reshape(-1, trajectory.shape[-1]))  # ((K+1) N, 1, 28, 28)
     frames = (images.reshape(steps + 1, n, 28, 28) * 255).round().clamp(0, 255).to(torch.uint8)
-    _report(progress, 0.6, "Asking the judge along the path")
+    report_progress(progress, 0.6, "Asking the judge along the path")
     probes = probe_steps(steps)
     targets = tuple(targets)
     picked = images.reshape(steps + 1, n, 1, 28, 28)[probes].reshape(-1, 1, 28, 28)
@@ -213,7 +217,7 @@ def build_translation(run_id: str, name: str, decode: Callable, trajectory: torc
                          if c},
         "seconds_compute": time.perf_counter() - started,
     }
-    _report(progress, 0.7, "Rendering")
+    report_progress(progress, 0.7, "Rendering")
     return Translation(run_id=run_id, bridge=name, target_classes=targets, source_classes=source_classes,
                        num_samples=n, seed=seed, steps=steps, times=times.clone(), trajectory=trajectory,
                        frames=frames, probe_steps=probes, target_prob=prob, judge_labels=labels[-1],

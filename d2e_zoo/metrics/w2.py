@@ -8,6 +8,8 @@ in float64. Cost is O(N M) memory; 4000 x 4000 is fine.
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 from typing import Union
 
 import numpy as np
@@ -69,7 +71,8 @@ def mode_weights(assign: torch.Tensor, num_modes: int) -> torch.Tensor:
         float32 ``(num_modes,)`` summing to 1.
     """
     assign = torch.as_tensor(assign)
-    if int(num_modes) != num_modes or num_modes < 1:
+    if (isinstance(num_modes, bool) or not isinstance(num_modes, numbers.Real) or not math.isfinite(num_modes)
+            or int(num_modes) != num_modes or num_modes < 1):
         raise ValueError(f"num_modes must be an integer >= 1, got {num_modes!r}")
     if assign.ndim != 1 or assign.numel() == 0:
         raise ValueError(f"assign must be a non-empty 1-D tensor, got shape {tuple(assign.shape)}")

@@ -7,17 +7,20 @@ from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
-from .common import IMAGE_PIXELS, check_images, mlp
+from .common import CLASSES, DROPOUT, IMAGE_PIXELS, WIDTH, WIDTHS, Limit, RangeCheckedConfig, check_images, mlp
 
 CLASS_NAMES = tuple(str(d) for d in range(10))
 
 
-class MLPClassifier(ModelMixin, ConfigMixin):
+class MLPClassifier(RangeCheckedConfig, ModelMixin, ConfigMixin):
     """``(N, 1, 28, 28)`` in [0, 1] -> ``(N, 10)`` logits. Smooth (SiLU) so that the energy
     ``-log p(C | G(z))`` has well-behaved gradients for Langevin and the bridge."""
 
+    CONFIG_LIMITS = {"hidden": WIDTHS, "dropout": DROPOUT, "num_classes": CLASSES}
+
     @register_to_config
     def __init__(self, hidden: tuple = (512, 256), dropout: float = 0.2, num_classes: int = 10):
+        self.check_config({"hidden": hidden, "dropout": dropout, "num_classes": num_classes})
         super().__init__()
         self.net = mlp([IMAGE_PIXELS, *hidden, num_classes], activation=nn.SiLU, dropout=dropout)
 
@@ -26,12 +29,16 @@ class MLPClassifier(ModelMixin, ConfigMixin):
         return self.net(x.reshape(-1, IMAGE_PIXELS) * 2 - 1)
 
 
-class CNNJudge(ModelMixin, ConfigMixin):
+class CNNJudge(RangeCheckedConfig, ModelMixin, ConfigMixin):
     """A small CNN ``(N, 1, 28, 28) -> (N, 10)`` logits: a different architecture and seed
     from :class:`MLPClassifier`, used only to evaluate, never as an energy."""
 
+    CONFIG_LIMITS = {"channels": Limit(1, 1024, length=(2, 2)), "hidden": WIDTH, "dropout": DROPOUT,
+                     "num_classes": CLASSES}
+
     @register_to_config
     def __init__(self, channels: tuple = (32, 64), hidden: int = 128, dropout: float = 0.3, num_classes: int = 10):
+        self.check_config({"channels": channels, "hidden": hidden, "dropout": dropout, "num_classes": num_classes})
         super().__init__()
         c1, c2 = channels
         self.features = nn.Sequential(

@@ -6,14 +6,18 @@ import torch
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 
-from .common import IMAGE_PIXELS, IMAGE_SHAPE, check_images, check_latents, mlp
+from .common import (DIM, DROPOUT, IMAGE_PIXELS, IMAGE_SHAPE, WIDTHS, Limit, RangeCheckedConfig, check_images,
+                     check_latents, mlp)
 
 
-class MLPGenerator(ModelMixin, ConfigMixin):
+class MLPGenerator(RangeCheckedConfig, ModelMixin, ConfigMixin):
     """``G: (N, latent_dim) -> (N, 1, 28, 28)`` in [0, 1] (sigmoid output). Prior N(0, I)."""
+
+    CONFIG_LIMITS = {"latent_dim": DIM, "hidden": WIDTHS}
 
     @register_to_config
     def __init__(self, latent_dim: int = 10, hidden: tuple = (256, 512, 1024)):
+        self.check_config({"latent_dim": latent_dim, "hidden": hidden})
         super().__init__()
         self.net = mlp([latent_dim, *hidden, IMAGE_PIXELS])
 
@@ -26,15 +30,18 @@ class MLPGenerator(ModelMixin, ConfigMixin):
         return torch.sigmoid(self.net(z)).view(-1, *IMAGE_SHAPE)
 
 
-class MLPDiscriminator(ModelMixin, ConfigMixin):
+class MLPDiscriminator(RangeCheckedConfig, ModelMixin, ConfigMixin):
     """``D: (N, 1, 28, 28) -> (N,)`` real/fake logit, with dropout. Used only for training.
 
     ``pack`` images are judged together (PacGAN), which penalises a generator that drops
     modes: the batch size must be a multiple of ``pack``.
     """
 
+    CONFIG_LIMITS = {"hidden": WIDTHS, "dropout": DROPOUT, "pack": Limit(1, 64)}
+
     @register_to_config
     def __init__(self, hidden: tuple = (512, 256), dropout: float = 0.3, pack: int = 1):
+        self.check_config({"hidden": hidden, "dropout": dropout, "pack": pack})
         super().__init__()
         self.net = mlp([IMAGE_PIXELS * pack, *hidden, 1], dropout=dropout)
 

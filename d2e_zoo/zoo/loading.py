@@ -3,24 +3,35 @@
 Resolution order for ``load(name)``:
 
 1. ``path=...`` (a local folder in Hub layout) when given;
-2. the Hub repository ``entry.hub_repo`` (or ``repo_id=...``) through
-   ``huggingface_hub.snapshot_download``, which honours ``HF_HUB_OFFLINE`` and the cache;
-   skipped when ``use_hub=False`` or ``D2E_ZOO_USE_HUB=0``;
+2. the Hub repository ``entry.hub_repo`` (or ``repo_id=...``) at ``entry.revision`` (or
+   ``revision=...``) through ``huggingface_hub.snapshot_download``, which honours
+   ``HF_HUB_OFFLINE``, ``HF_ENDPOINT`` and the cache; skipped when ``use_hub=False`` or
+   ``D2E_ZOO_USE_HUB=0``;
 3. the snapshot bundled in the package (``d2e_zoo/zoo/bundled/<name>``).
 
+All Hub requests of one ``load`` call (a bridge and the components it names) share one
+deadline, ``hub_timeout=`` seconds or ``$D2E_ZOO_HUB_TIMEOUT`` (default 10): a Hub that
+accepts the connection and never answers costs at most that long, then the Hub cache and the
+bundled copy are used, with one log line saying so. Network I/O happens only in
+:func:`plan_load`; :func:`build` reads local folders only, so a caller may construct models under
+a lock without holding it during downloads.
+
 Weights are read only from safetensors; a folder holding pickled weights (``.bin``, ``.pt``,
-``.pth``, ``.ckpt``, ``.pkl``) is refused.
+``.pth``, ``.ckpt``, ``.pkl``) is refused, as are non-finite weights and configs whose values
+are out of range (checked before any model is built).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+import torch
+
+from .hub import HubBudget
 from .paths import bundled_dir
 from .registry import ZooEntry, get_entry
 
@@ -28,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 COMPONENT_CLASSES = ("MLPGenerator", "MLPVAE", "MLPClassifier", "CNNJudge", "BridgeDriftModel")
+MAX_PARAMETERS = 100_000_000  # about 400 MB of float32: far above any zoo model (the largest has ~1.5 M)
 
 
 class ZooLoadError(RuntimeError):
@@ -53,34 +65,66 @@ class ModelInfo:
     location: str  # the folder it was loaded from
 
 
-def _use_hub(use_hub: Optional[bool]) -> bool:
-    if use_hub is not None:
-        return use_hub
-    return os.environ.get("D2E_ZOO_USE_HUB", "1").lower() not in ("0", "false", "no")
+@dataclass(frozen=True)
+class LoadPlan:
+    """Where a zoo entry (and, for a bridge, each component not inside its folder) is read from.
+
+    Made by :func:`plan_load` (which does all network I/O); turned into models by :func:`build`."""
+
+    entry: ZooEntry
+    folder: Path
+    origin: str  # "path", "hub" or "bundled"
+    components: dict = field(default_factory=dict)  # bridges: {"generator": LoadPlan, "classifier": LoadPlan}
 
 
-def resolve(name: str, path=None, repo_id: Optional[str] = None, revision: Optional[str] = None,
-            use_hub: Optional[bool] = None) -> tuple[Path, str]:
-    """``(folder, origin)`` for a zoo entry, following the resolution order above."""
-    entry = get_entry(name)
+def _locate(entry: ZooEntry, path, repo_id: Optional[str], revision: Optional[str],
+            budget: HubBudget) -> tuple[Path, str]:
     if path is not None:
         folder = Path(path)
         if not folder.is_dir():
-            raise ZooLoadError(f"{name}: the given path {str(folder)!r} is not a folder")
+            raise ZooLoadError(f"{entry.name}: the given path {str(folder)!r} is not a folder")
         return folder, "path"
-    if _use_hub(use_hub):
-        try:
-            from huggingface_hub import snapshot_download
-
-            folder = snapshot_download(repo_id or entry.hub_repo, revision=revision)
-            return Path(folder), "hub"
-        except Exception as e:  # offline, not cached, no such repo, network errors: fall back
-            logger.info("%s: not available from the Hub (%s: %s); using the bundled copy", name,
-                        type(e).__name__, str(e).splitlines()[0] if str(e) else "")
-    folder = bundled_dir() / name
+    folder = budget.fetch(repo_id or entry.hub_repo, revision or entry.revision)
+    if folder is not None:
+        return folder, "hub"
+    folder = bundled_dir() / entry.name
     if not folder.is_dir():
-        raise ZooLoadError(f"{name}: no bundled copy at {folder} and the Hub was not reachable")
+        raise ZooLoadError(f"{entry.name}: no bundled copy at {folder} and the Hub was not reachable")
+    if budget.enabled:
+        budget.bundled.append(entry.name)
     return folder, "bundled"
+
+
+def _plan(entry: ZooEntry, path, repo_id, revision, budget: HubBudget) -> LoadPlan:
+    folder, origin = _locate(entry, path, repo_id, revision, budget)
+    components = {}
+    if entry.kind == "bridge":
+        for role in ("generator", "classifier"):
+            if not (folder / role).is_dir():
+                components[role] = _plan(get_entry(getattr(entry, role)), None, None, None, budget)
+    return LoadPlan(entry, folder, origin, components)
+
+
+def plan_load(name: str, path=None, repo_id: Optional[str] = None, revision: Optional[str] = None,
+              use_hub: Optional[bool] = None, hub_timeout: Optional[float] = None) -> LoadPlan:
+    """Find (downloading if needed) every folder that loading ``name`` reads: the only step of
+    :func:`load` that may use the network, bounded by one deadline (see the module docstring).
+    Falling back to bundled copies is logged in one line."""
+    entry = get_entry(name)
+    budget = HubBudget.start(use_hub, hub_timeout)
+    plan = _plan(entry, path, repo_id, revision, budget)
+    budget.report(name)
+    return plan
+
+
+def resolve(name: str, path=None, repo_id: Optional[str] = None, revision: Optional[str] = None,
+            use_hub: Optional[bool] = None, hub_timeout: Optional[float] = None) -> tuple[Path, str]:
+    """``(folder, origin)`` for a zoo entry, following the resolution order above."""
+    entry = get_entry(name)
+    budget = HubBudget.start(use_hub, hub_timeout)
+    located = _locate(entry, path, repo_id, revision, budget)
+    budget.report(name)
+    return located
 
 
 def check_no_pickles(folder: Path):
@@ -101,32 +145,74 @@ def read_training_info(name_or_folder) -> dict:
 
 
 def _component_class(folder: Path):
+    """The model class named by ``folder/config.json`` and the config, its values range-checked."""
     import d2e_zoo.models as models
 
     cfg = folder / "config.json"
     if not cfg.is_file():
         raise ZooLoadError(f"missing config.json in {folder}")
     try:
-        cls_name = json.loads(cfg.read_text()).get("_class_name")
+        config = json.loads(cfg.read_text())
     except json.JSONDecodeError as e:
         raise ZooLoadError(f"corrupted config.json in {folder}: {e}") from None
+    cls_name = config.get("_class_name") if isinstance(config, dict) else None
     if cls_name not in COMPONENT_CLASSES:
         raise ZooLoadError(f"{folder}: unknown model class {cls_name!r}; valid: {', '.join(COMPONENT_CLASSES)}")
-    return getattr(models, cls_name)
+    cls = getattr(models, cls_name)
+    try:
+        cls.check_config(config)
+    except ValueError as e:
+        raise ZooLoadError(f"{cfg}: {e}") from None
+    return cls, config
+
+
+def _check_size(cls, config: dict, cfg: Path) -> None:
+    """Refuse a config whose model would have more than :data:`MAX_PARAMETERS` parameters
+    (counted on the meta device: nothing is allocated)."""
+    init = {k: v for k, v in config.items() if not k.startswith("_")}
+    try:
+        with torch.device("meta"):
+            count = sum(p.numel() for p in cls.from_config(init).parameters())
+    except Exception as e:  # a config the class cannot be built from
+        raise ZooLoadError(f"{cfg}: cannot build {cls.__name__} from it ({type(e).__name__}: {e})") from None
+    if count > MAX_PARAMETERS:
+        raise ZooLoadError(f"{cfg}: {cls.__name__} with this config has {count:,} parameters; "
+                           f"the zoo loads at most {MAX_PARAMETERS:,}")
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    if not t.is_floating_point():
+        return True
+    # fast path: a float64 sum is finite iff every (float32 or narrower) entry is; only a float64
+    # tensor of huge finite values can overflow it, so the exact check confirms a failure
+    return bool(torch.isfinite(t.sum(dtype=torch.float64))) or bool(torch.isfinite(t).all())
+
+
+def check_finite(model, weights: Path) -> None:
+    """Refuse weights holding NaN or inf (they would give NaN images, silently)."""
+    bad = [k for k, t in model.state_dict().items() if not _all_finite(t)]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise ZooLoadError(f"refusing {weights}: non-finite values (NaN or inf) in {', '.join(bad[:3])}{more}")
 
 
 def load_model_folder(folder: Path):
-    """A zoo model (generator, VAE, classifier, judge, drift model) from a folder, eval mode."""
+    """A zoo model (generator, VAE, classifier, judge, drift model) from a folder, eval mode.
+
+    Checked before construction: no pickles, a known class, config values in range and a
+    bounded size; after loading: finite weights. Any failure is a :class:`ZooLoadError`."""
     folder = Path(folder)
     check_no_pickles(folder)
-    cls = _component_class(folder)
+    cls, config = _component_class(folder)
     weights = folder / "diffusion_pytorch_model.safetensors"
     if not weights.is_file():
         raise ZooLoadError(f"missing weights {weights.name} in {folder}")
+    _check_size(cls, config, folder / "config.json")
     try:
         model = cls.from_pretrained(str(folder), use_safetensors=True)
     except Exception as e:  # corrupted header, truncated file, shape mismatch
         raise ZooLoadError(f"could not load {cls.__name__} from {folder}: {type(e).__name__}: {e}") from None
+    check_finite(model, weights)
     return model.eval()
 
 
@@ -149,39 +235,44 @@ def _info(entry: ZooEntry, folder: Path, origin: str, temperature=None, target=N
 
 
 def load(name: str, path=None, repo_id: Optional[str] = None, revision: Optional[str] = None,
-         use_hub: Optional[bool] = None, device=None):
+         use_hub: Optional[bool] = None, device=None, hub_timeout: Optional[float] = None):
     """Load a zoo entry by name (see the module docstring for where from).
 
-    Returns the model (generators, classifiers, the judge) or a
+    ``revision`` defaults to the entry's pinned :attr:`~d2e_zoo.zoo.ZooEntry.revision`;
+    ``hub_timeout`` (seconds, default ``$D2E_ZOO_HUB_TIMEOUT`` or 10) bounds all Hub requests of
+    this call. Returns the model (generators, classifiers, the judge) or a
     :class:`~d2e_zoo.pipelines.D2EBridgePipeline` (bridges), with typed metadata in
-    ``.zoo_info`` (:class:`ModelInfo`).
+    ``.zoo_info`` (:class:`ModelInfo`). Equivalent to ``build(plan_load(...), device)``.
     """
-    entry = get_entry(name)
-    folder, origin = resolve(name, path, repo_id, revision, use_hub)
+    return build(plan_load(name, path, repo_id, revision, use_hub, hub_timeout), device)
+
+
+def build(plan: LoadPlan, device=None):
+    """The model or pipeline of a :class:`LoadPlan`, from local folders only (no network)."""
+    entry, folder = plan.entry, plan.folder
     check_no_pickles(folder)
     if entry.kind != "bridge":
         obj = load_model_folder(folder)
-        info = _info(entry, folder, origin)
+        info = _info(entry, folder, plan.origin)
     else:
-        obj = _load_bridge(entry, folder, use_hub)
-        info = _info(entry, folder, origin, obj.temperature, obj.target_classes)
+        obj = _build_bridge(plan)
+        info = _info(entry, folder, plan.origin, obj.temperature, obj.target_classes)
     if device is not None:
         obj = obj.to(device)
     obj.zoo_info = info
     return obj
 
 
-def _load_bridge(entry: ZooEntry, folder: Path, use_hub):
+def _build_bridge(plan: LoadPlan):
+    entry, folder = plan.entry, plan.folder
     if not (folder / "model_index.json").is_file():
         raise ZooLoadError(f"{entry.name}: missing model_index.json in {folder}")
     shared = {}
-    for comp in ("generator", "classifier"):
-        sub = folder / comp
-        shared[comp] = (load_model_folder(sub) if sub.is_dir()
-                        else load(getattr(entry, comp), use_hub=use_hub))
-    for comp in ("bridge", "backward_bridge"):
-        if (folder / comp).is_dir():
-            shared[comp] = load_model_folder(folder / comp)
+    for role in ("generator", "classifier"):
+        shared[role] = build(plan.components[role]) if role in plan.components else load_model_folder(folder / role)
+    for role in ("bridge", "backward_bridge"):
+        if (folder / role).is_dir():
+            shared[role] = load_model_folder(folder / role)
     try:
         return load_pipeline_folder(folder, **shared)
     except Exception as e:

@@ -15,6 +15,7 @@ CLASS_NAMES = tuple(str(d) for d in range(10))
 KINDS = ("generator", "classifier", "judge", "bridge")
 DEFAULT_HUB_ORG = "d2e-zoo"
 LICENSE = "mit"
+DEFAULT_REVISION = "main"  # until the Hub repositories exist; then each entry pins a commit
 
 
 class UnknownModelError(KeyError):
@@ -39,6 +40,9 @@ class ZooEntry:
         generator, classifier: bridges: zoo names of the components they use.
         license: SPDX-style licence id of the weights.
         tags: free-form tags for model cards.
+        revision: the Hub revision (branch, tag or commit hash) that ``load`` downloads; pin a
+            commit hash once the repository exists, so a push to the repository cannot change
+            what an installed version of the package loads.
     """
 
     name: str
@@ -52,6 +56,7 @@ class ZooEntry:
     classifier: Optional[str] = None
     license: str = LICENSE
     tags: tuple = field(default_factory=tuple)
+    revision: str = DEFAULT_REVISION
 
     @property
     def hub_repo(self) -> str:
@@ -65,6 +70,8 @@ _REGISTRY: dict[str, ZooEntry] = {}
 def register(entry: ZooEntry) -> ZooEntry:
     if entry.kind not in KINDS:
         raise ValueError(f"unknown kind {entry.kind!r}; valid kinds: {', '.join(KINDS)}")
+    if not isinstance(entry.revision, str) or not entry.revision.strip():
+        raise ValueError(f"zoo entry {entry.name!r}: revision must be a non-empty string, got {entry.revision!r}")
     if entry.name in _REGISTRY:
         raise ValueError(f"zoo entry {entry.name!r} is already registered")
     _REGISTRY[entry.name] = entry
