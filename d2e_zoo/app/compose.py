@@ -24,20 +24,20 @@ from typing import Optional
 
 import torch
 
-from ..energies import ExpressionError, ExpressionPosterior, parse_expression
+from ..energies import DEFAULT_NEGATION_WEIGHT, ExpressionError, ExpressionPosterior, parse_expression
 from ..energies.expression import exact_classes, selected_classes
 from ..samplers import sample
 from ..trainers.live import DEFAULT_MAX_SECONDS, cache_folder, live_recipe, load_cached, train_live_bridge
-from ..zoo.registry import get_entry, list_models
+from ..zoo.registry import BRIDGE_TEMPERATURE, get_entry, list_models
 from .choices import DEFAULT_STEPS, LIMITS, InputError, as_int, check_prior
 from .models import get_model, pipeline_lock
 from .translate import Progress, _report, build_translation, remember, translate
 
 logger = logging.getLogger(__name__)
 
-TEMPERATURE = 0.5  # the softmax temperature of every zoo bridge
+TEMPERATURE = BRIDGE_TEMPERATURE  # the softmax temperature of every zoo bridge
 DEFAULT_EXPRESSION = "even and not 4"
-DEFAULT_WEIGHT = 0.35
+DEFAULT_WEIGHT = DEFAULT_NEGATION_WEIGHT
 DEFAULT_MALA_STEPS = 300  # about 2.5 s for 16 samples on one core; TV ~0.02 for even (bridge_vs_mcmc)
 MALA_STEPS = (10, 2000)
 MALA_STEP_SIZE = 0.05

@@ -34,7 +34,7 @@ from ..endpoints.base import EndpointError
 from ..energies import parse_classes
 from ..evaluate import JUDGE
 from ..zoo import load
-from ..zoo.registry import UnknownModelError
+from ..zoo.registry import BRIDGE_TEMPERATURE, UnknownModelError
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def image_rows(images: torch.Tensor, classifier, judge, targets: Sequence[str], 
 
 
 def run(generators: Sequence[str] = GENERATORS, targets: Sequence[str] = TARGETS, num_latents: int = 100_000,
-        temperature: float = 0.5, seed: int = 0) -> dict:
+        temperature: float = BRIDGE_TEMPERATURE, seed: int = 0) -> dict:
     """``{"real": rows, "<generator>": rows, ...}`` (see :func:`image_rows`)."""
     for t in targets:
         parse_classes(t)  # clear error on a bad target before any work
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     p.add_argument("--generators", nargs="+", default=list(GENERATORS))
     p.add_argument("--targets", nargs="+", default=list(TARGETS))
     p.add_argument("--num-latents", type=int, default=100_000)
-    p.add_argument("--temperature", type=float, default=0.5)
+    p.add_argument("--temperature", type=float, default=BRIDGE_TEMPERATURE)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", nargs="?", const="-", default=None, help="write JSON (to PATH, or stdout)")
     args = p.parse_args(argv)

@@ -120,11 +120,12 @@ class Endpoint:
 
         return Disjunction(self, other)
 
-    def without(self, other: "Endpoint", weight: float = 0.35) -> "Endpoint":
-        """Negation: ``U = U_self - weight * U_other``."""
-        from ..energies.algebra import Negation
+    def without(self, other: "Endpoint", weight: Optional[float] = None) -> "Endpoint":
+        """Negation: ``U = U_self - weight * U_other`` (default weight:
+        :data:`~d2e_zoo.energies.algebra.DEFAULT_NEGATION_WEIGHT`)."""
+        from ..energies.algebra import DEFAULT_NEGATION_WEIGHT, Negation
 
-        return Negation(self, other, weight)
+        return Negation(self, other, DEFAULT_NEGATION_WEIGHT if weight is None else weight)
 
     def tempered(self, temperature: float) -> "Endpoint":
         """``U = U_self / temperature``."""

@@ -25,8 +25,13 @@ import torch
 
 from ..endpoints.base import Endpoint, EndpointError
 
-__all__ = ["Conjunction", "Disjunction", "Negation", "Tempered", "conjunction", "disjunction", "negation",
-           "tempered"]
+__all__ = ["DEFAULT_NEGATION_WEIGHT", "Conjunction", "Disjunction", "Negation", "Tempered", "conjunction",
+           "disjunction", "negation", "tempered"]
+
+#: The default ``weight`` of a negation ``U_B - weight * U_A`` ("B without A"): strong enough
+#: to push samples away from A, weak enough that ``exp(-U)`` stays normalisable for the zoo's
+#: classifier posteriors. Every default negation weight in the package is this one.
+DEFAULT_NEGATION_WEIGHT = 0.35
 
 
 def _check_parts(parts: Sequence[Endpoint], what: str) -> int:
@@ -67,7 +72,8 @@ class Disjunction(Endpoint):
 class Negation(Endpoint):
     """``U = U_base - weight * U_negated`` (``weight >= 0``)."""
 
-    def __init__(self, base: Endpoint, negated: Endpoint, weight: float = 0.35, name: Optional[str] = None):
+    def __init__(self, base: Endpoint, negated: Endpoint, weight: float = DEFAULT_NEGATION_WEIGHT,
+                 name: Optional[str] = None):
         if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
             raise EndpointError(f"negation weight must be a finite number >= 0, got {weight!r}")
         dim = _check_parts((base, negated), "negation")
@@ -102,7 +108,7 @@ def disjunction(*parts: Endpoint) -> Disjunction:
     return Disjunction(*parts)
 
 
-def negation(base: Endpoint, negated: Endpoint, weight: float = 0.35) -> Negation:
+def negation(base: Endpoint, negated: Endpoint, weight: float = DEFAULT_NEGATION_WEIGHT) -> Negation:
     """``U = U_base - weight * U_negated``."""
     return Negation(base, negated, weight)
 

@@ -23,6 +23,8 @@ import torch
 
 from ..endpoints.base import EndpointError
 from ..endpoints.toy import DISTRIBUTION_NAMES, get_distribution
+from ..energies.algebra import DEFAULT_NEGATION_WEIGHT
+from ..zoo.registry import BRIDGE_TEMPERATURE
 from .run import METHODS, sample
 
 logger = logging.getLogger(__name__)
@@ -56,8 +58,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("energy", help=f"2D suite: {', '.join(DISTRIBUTION_NAMES)}; with --prior: a digit expression")
     p.add_argument("--prior", default=None, help="latent generator (mnist-gan, mnist-gan-z50, mnist-vae)")
-    p.add_argument("--temperature", type=float, default=0.5, help="softmax temperature of the digit terms")
-    p.add_argument("--weight", type=float, default=0.35, help="weight of 'without' in digit expressions")
+    p.add_argument("--temperature", type=float, default=BRIDGE_TEMPERATURE,
+                   help="softmax temperature of the digit terms")
+    p.add_argument("--weight", type=float, default=DEFAULT_NEGATION_WEIGHT,
+                   help="weight of 'without' in digit expressions")
     p.add_argument("--method", choices=METHODS, default="mala")
     p.add_argument("--stop", default=None, help="steps | settled | log-sobolev (Langevin); r_t | steps (flow)")
     p.add_argument("--num-samples", type=int, default=1000)

@@ -15,6 +15,9 @@ CLASS_NAMES = tuple(str(d) for d in range(10))
 KINDS = ("generator", "classifier", "judge", "bridge")
 DEFAULT_HUB_ORG = "d2e-zoo"
 LICENSE = "mit"
+#: The softmax temperature T of every zoo bridge's target p_T(C | G(z)) (each bridge recipe's
+#: ``[bridge] temperature``); the app and the command lines sample composed targets at it.
+BRIDGE_TEMPERATURE = 0.5
 
 
 class UnknownModelError(KeyError):
