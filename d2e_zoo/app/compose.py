@@ -91,7 +91,8 @@ def training_budget() -> float:
     return float(value) if value else DEFAULT_MAX_SECONDS
 
 
-def _recipe(prior: str, tree, weight: float) -> dict:
+def live_recipe_for(prior: str, tree, weight: float):
+    """The :class:`~d2e_zoo.trainers.recipe.Recipe` of a bridge trained here for ``tree`` on ``prior``."""
     # the weight only matters with 'without': other targets share one cached bridge whatever it is
     return live_recipe(prior, str(tree), TEMPERATURE, weight if "without" in str(tree) else DEFAULT_WEIGHT,
                        training_budget())
@@ -99,7 +100,7 @@ def _recipe(prior: str, tree, weight: float) -> dict:
 
 def live_bridge_for(prior: str, tree, weight: float):
     """A bridge trained here earlier for this target (memory, then disk cache), or None."""
-    recipe = _recipe(prior, tree, weight)
+    recipe = live_recipe_for(prior, tree, weight)
     key = str(cache_folder(recipe))
     if key not in _live:
         pipe = load_cached(recipe)
@@ -186,12 +187,12 @@ def train_bridge(prior: str, expression, weight=DEFAULT_WEIGHT, num_samples=16, 
         return translate(bridge, n, seed, DEFAULT_STEPS, prior=prior, progress=progress), "zoo bridge"
     live = live_bridge_for(prior, tree, w)
     if live is None:
-        recipe = _recipe(prior, tree, w)
+        recipe = live_recipe_for(prior, tree, w)
         if not _training.acquire(blocking=False):
             raise InputError("Another bridge is being trained right now (one at a time): try again in a few "
                              "minutes, or sample this target with MALA meanwhile.")
         try:
-            _report(progress, 0.0, f"Training a bridge for '{tree}' (at most {recipe['bridge']['max_seconds']:.0f} s)")
+            _report(progress, 0.0, f"Training a bridge for '{tree}' (at most {recipe.bridge.max_seconds:.0f} s)")
             live = train_live_bridge(recipe, callback=lambda f, m: _report(progress, 0.9 * f, m))
         finally:
             _training.release()
