@@ -68,7 +68,8 @@ def test_every_cited_section_exists():
             if n not in sections:
                 missing.append(f"{path.relative_to(ROOT)}: section {n}")
     assert count > 0, "no file cites docs/method.md by section"
-    assert not missing, f"cited sections missing from docs/method.md (it has {sorted(sections)}):\n" + "\n".join(missing)
+    assert not missing, (f"cited sections missing from docs/method.md (it has {sorted(sections)}):\n"
+                         + "\n".join(missing))
 
 
 def test_readme_links_the_method():

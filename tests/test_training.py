@@ -60,7 +60,7 @@ def test_every_shipped_recipe_parses():
     for name in ("mnist-classifier", "mnist-judge", "mnist-gan", "mnist-gan-z50", "mnist-vae", "mnist-even",
                  "mnist-3-to-8"):
         recipe = load_recipe(name)
-        assert recipe["name"] == name and recipe["kind"] in ("classifier", "judge", "gan", "vae", "bridge")
+        assert recipe.name == name and recipe.kind in ("classifier", "judge", "gan", "vae", "bridge")
     with pytest.raises(RecipeError, match="valid recipes: .*mnist-gan"):
         load_recipe("no-such-recipe")
 

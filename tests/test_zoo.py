@@ -45,7 +45,7 @@ def test_every_entry_has_a_bundled_snapshot_and_a_recipe(name):
     info = json.loads((folder / "training.json").read_text())
     assert info["recipe"]["name"] == name
     recipe = load_recipe(name)
-    assert recipe["name"] == name
+    assert recipe.name == name
     assert not [p for p in folder.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]
 
 

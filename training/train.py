@@ -6,7 +6,8 @@
         # two processes: GPUs where there are, else the CPU with gloo (torchrun also works)
     python training/train.py mnist-even --resume_from_checkpoint latest
 
-Recipes are TOML files in ``training/recipes/`` (or a path). The run folder
+Recipes are TOML files shipped in the package (``d2e_zoo/recipes/NAME.toml``), looked up
+first in the folders of ``$D2E_ZOO_RECIPES``; a path to a .toml file also works. The run folder
 (``--output_dir``, default ``runs/<name>``) holds checkpoints (safetensors, resumable) and
 the exported model in ``export/``; ``--bundle`` also copies the export into
 ``d2e_zoo/zoo/bundled/<name>`` (the copy the package ships).
@@ -17,13 +18,14 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import textwrap
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from d2e_zoo.trainers.recipe import load_recipe
+from d2e_zoo.trainers.recipe import RecipeError, available_recipes, load_recipe
 from d2e_zoo.trainers.run import run_recipe
 from d2e_zoo.zoo.paths import bundled_dir
 
@@ -31,8 +33,10 @@ logger = logging.getLogger("d2e_zoo.train")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recipe", help="recipe name (training/recipes/NAME.toml) or path to a .toml file")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=textwrap.fill(f"recipes: {', '.join(available_recipes())}", 100,
+                                                     break_on_hyphens=False))
+    p.add_argument("recipe", help="recipe name (listed below) or path to a .toml file")
     p.add_argument("--output_dir", default=None, help="run folder (default: runs/<name>)")
     p.add_argument("--resume_from_checkpoint", default=None,
                    help="'latest' or a checkpoint folder to resume from")
@@ -49,32 +53,30 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None):
     args = parse_args(argv)
-    recipe = load_recipe(args.recipe)
-    if args.seed is not None:
-        recipe["seed"] = args.seed
-    if args.num_steps is not None:
-        recipe["train"]["num_steps"] = args.num_steps
-    if args.max_seconds is not None:
-        recipe.setdefault("bridge", {})["max_seconds"] = args.max_seconds
-    out = Path(args.output_dir or Path("runs") / recipe["name"])
+    try:
+        recipe = load_recipe(args.recipe).with_overrides(seed=args.seed, num_steps=args.num_steps,
+                                                         max_seconds=args.max_seconds)
+    except RecipeError as e:
+        raise SystemExit(f"train.py: error: {e}") from None
+    out = Path(args.output_dir or Path("runs") / recipe.name)
     # without a GPU, run on the CPU; several processes then talk over gloo
     accelerator = Accelerator(cpu=args.cpu or not torch.cuda.is_available(), log_with=args.report_to,
                               project_dir=str(out))
     logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.report_to:
-        accelerator.init_trackers(recipe["name"])
-    set_seed(int(recipe["seed"]))
-    logger.info("recipe %s (%s) on %d process(es), device %s", recipe["name"], recipe["kind"],
+        accelerator.init_trackers(recipe.name)
+    set_seed(recipe.seed)
+    logger.info("recipe %s (%s) on %d process(es), device %s", recipe.name, recipe.kind,
                 accelerator.num_processes, accelerator.device)
     metrics = run_recipe(recipe, accelerator, out, resume=args.resume_from_checkpoint,
                          stop_at_step=args.stop_at_step)
     if args.stop_at_step is not None and not (out / "export").exists():
         logger.info("stopped at step %d; resume with --resume_from_checkpoint latest", args.stop_at_step)
     elif accelerator.is_main_process:
-        logger.info("exported %s to %s: %s", recipe["name"], out / "export", metrics)
+        logger.info("exported %s to %s: %s", recipe.name, out / "export", metrics)
         if args.bundle:
-            dest = bundled_dir() / recipe["name"]
+            dest = bundled_dir() / recipe.name
             shutil.rmtree(dest, ignore_errors=True)
             shutil.copytree(out / "export", dest)
             logger.info("bundled into %s", dest)

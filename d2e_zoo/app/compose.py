@@ -24,20 +24,20 @@ from typing import Optional
 
 import torch
 
-from ..energies import ExpressionError, ExpressionPosterior, parse_expression
+from ..energies import DEFAULT_NEGATION_WEIGHT, ExpressionError, ExpressionPosterior, parse_expression
 from ..energies.expression import exact_classes, selected_classes
 from ..samplers import sample
 from ..trainers.live import DEFAULT_MAX_SECONDS, cache_folder, live_recipe, load_cached, train_live_bridge
-from ..zoo.registry import get_entry, list_models
+from ..zoo.registry import BRIDGE_TEMPERATURE, get_entry, list_models
 from .choices import DEFAULT_STEPS, LIMITS, InputError, as_int, check_prior
 from .models import get_model, pipeline_lock
 from .translate import Progress, build_translation, remember, report_progress, translate
 
 logger = logging.getLogger(__name__)
 
-TEMPERATURE = 0.5  # the softmax temperature of every zoo bridge
+TEMPERATURE = BRIDGE_TEMPERATURE  # the softmax temperature of every zoo bridge
 DEFAULT_EXPRESSION = "even and not 4"
-DEFAULT_WEIGHT = 0.35
+DEFAULT_WEIGHT = DEFAULT_NEGATION_WEIGHT
 DEFAULT_MALA_STEPS = 300  # about 2.5 s for 16 samples on one core; TV ~0.02 for even (bridge_vs_mcmc)
 MALA_STEPS = (10, 2000)
 MALA_STEP_SIZE = 0.05
@@ -91,7 +91,8 @@ def training_budget() -> float:
     return float(value) if value else DEFAULT_MAX_SECONDS
 
 
-def _recipe(prior: str, tree, weight: float) -> dict:
+def live_recipe_for(prior: str, tree, weight: float):
+    """The :class:`~d2e_zoo.trainers.recipe.Recipe` of a bridge trained here for ``tree`` on ``prior``."""
     # the weight only matters with 'without': other targets share one cached bridge whatever it is
     return live_recipe(prior, str(tree), TEMPERATURE, weight if "without" in str(tree) else DEFAULT_WEIGHT,
                        training_budget())
@@ -99,7 +100,7 @@ def _recipe(prior: str, tree, weight: float) -> dict:
 
 def live_bridge_for(prior: str, tree, weight: float):
     """A bridge trained here earlier for this target (memory, then disk cache), or None."""
-    recipe = _recipe(prior, tree, weight)
+    recipe = live_recipe_for(prior, tree, weight)
     key = str(cache_folder(recipe))
     if key not in _live:
         pipe = load_cached(recipe)
@@ -186,12 +187,12 @@ def train_bridge(prior: str, expression, weight=DEFAULT_WEIGHT, num_samples=16, 
         return translate(bridge, n, seed, DEFAULT_STEPS, prior=prior, progress=progress), "zoo bridge"
     live = live_bridge_for(prior, tree, w)
     if live is None:
-        recipe = _recipe(prior, tree, w)
+        recipe = live_recipe_for(prior, tree, w)
         if not _training.acquire(blocking=False):
             raise InputError("Another bridge is being trained right now (one at a time): try again in a few "
                              "minutes, or sample this target with MALA meanwhile.")
         try:
-            seconds = recipe["bridge"]["max_seconds"]
+            seconds = recipe.bridge.max_seconds
             report_progress(progress, 0.0, f"Training a bridge for '{tree}' (at most {seconds:.0f} s)")
             live = train_live_bridge(recipe, callback=lambda f, m: report_progress(progress, 0.9 * f, m))
         finally:

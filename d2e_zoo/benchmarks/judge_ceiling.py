@@ -35,7 +35,7 @@ from ..endpoints.base import EndpointError
 from ..energies import parse_classes
 from ..evaluate import JUDGE
 from ..zoo import load
-from ..zoo.registry import UnknownModelError, get_entry, list_models
+from ..zoo.registry import BRIDGE_TEMPERATURE, UnknownModelError, get_entry, list_models
 from .argtypes import output_file, positive_float, positive_int, zoo_name
 
 logger = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def image_rows(images: torch.Tensor, classifier, judge, targets: Sequence[str], 
 
 
 def run_judge_ceiling(generators: Sequence[str] = GENERATORS, targets: Sequence[str] = TARGETS,
-                      num_latents: int = 100_000, temperature: float = 0.5, seed: int = 0) -> dict:
+                      num_latents: int = 100_000, temperature: float = BRIDGE_TEMPERATURE, seed: int = 0) -> dict:
     """``{"real": rows, "<generator>": rows, ...}`` (see :func:`image_rows`). Every argument is
     checked before any model is loaded."""
     for t in targets:
@@ -136,7 +136,7 @@ def main(argv=None) -> int:
     p.add_argument("--generators", nargs="+", type=zoo_name("generator"), default=list(GENERATORS))
     p.add_argument("--targets", nargs="+", type=_target, default=list(TARGETS))
     p.add_argument("--num-latents", type=positive_int, default=100_000)
-    p.add_argument("--temperature", type=positive_float, default=0.5)
+    p.add_argument("--temperature", type=positive_float, default=BRIDGE_TEMPERATURE)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", nargs="?", const="-", default=None, type=output_file(stdout=True),
                    help="write JSON (to PATH, or stdout)")

@@ -39,6 +39,7 @@ from ..energies import ClassifierPosterior, parse_classes
 from ..metrics.auroc import auroc, auroc_standard_error
 from ..samplers import energy_and_grad
 from .argtypes import existing_folder, non_negative_int, output_file, positive_float, positive_int
+from ..zoo.registry import BRIDGE_TEMPERATURE
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,8 @@ def image_scores(x: torch.Tensor, classifier) -> dict[str, torch.Tensor]:
 
 
 def ood_scores(images: torch.Tensor, vae, classifier, targets: Sequence = DEFAULT_TARGETS,
-               temperature: float = 0.5, batch_size: int = 500) -> dict[tuple[str, str, str], torch.Tensor]:
+               temperature: float = BRIDGE_TEMPERATURE,
+               batch_size: int = 500) -> dict[tuple[str, str, str], torch.Tensor]:
     """All scores for ``images: (N, 1, 28, 28)``: ``{(family, target, score): (N,)}``.
 
     Families: ``"latent"`` (:func:`latent_scores` at the encoder mean, one target per entry
@@ -122,7 +124,7 @@ def _subset(x: torch.Tensor, n: int | None, generator: torch.Generator) -> torch
     return x[torch.randperm(len(x), generator=generator)[:n].sort().values]
 
 
-def run_ood(num_images: int | None = 1000, num_fashion: int | None = 1000, temperature: float = 0.5,
+def run_ood(num_images: int | None = 1000, num_fashion: int | None = 1000, temperature: float = BRIDGE_TEMPERATURE,
             targets: Sequence = DEFAULT_TARGETS, seed: int = 0, batch_size: int = 500,
             fashion_root=None) -> dict:
     """Score MNIST test vs Fashion-MNIST test images and return every AUROC (see the module
@@ -205,8 +207,8 @@ def main(argv=None) -> int:
                    help="MNIST test images (and, by default, Fashion-MNIST images) to score; 0 = all")
     p.add_argument("--num-fashion", type=non_negative_int, default=None,
                    help="Fashion-MNIST test images (default: --num-images; 0 = all 10,000)")
-    p.add_argument("--temperature", type=positive_float, default=0.5,
-                   help="T of p_T(C | x) (the zoo's bridges use 0.5)")
+    p.add_argument("--temperature", type=positive_float, default=BRIDGE_TEMPERATURE,
+                   help=f"T of p_T(C | x) (the zoo's bridges use {BRIDGE_TEMPERATURE:g})")
     p.add_argument("--targets", nargs="+", type=_target, default=list(DEFAULT_TARGETS),
                    help="target class sets: all, even, odd, pred (argmax on G(z)), pred-x (argmax on x), "
                         "or digits such as 3 or 3,8")

@@ -16,6 +16,11 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
+#: The default ``weight`` of a negation ``U_B - weight * U_A`` ("B without A"): strong enough
+#: to push samples away from A, weak enough that ``exp(-U)`` stays normalisable for the zoo's
+#: classifier posteriors. Every default negation weight in the package is this one.
+DEFAULT_NEGATION_WEIGHT = 0.35
+
 
 class EndpointError(ValueError):
     """Raised when an endpoint is asked for something it cannot give, or gives bad output."""
@@ -116,7 +121,7 @@ class Endpoint:
         """Disjunction: ``U = -log(exp(-U_self) + exp(-U_other))``."""
         return Disjunction(self, other)
 
-    def without(self, other: "Endpoint", weight: float = 0.35) -> "Endpoint":
+    def without(self, other: "Endpoint", weight: float = DEFAULT_NEGATION_WEIGHT) -> "Endpoint":
         """Negation: ``U = U_self - weight * U_other``."""
         return Negation(self, other, weight)
 
@@ -214,7 +219,8 @@ class Disjunction(Endpoint):
 class Negation(Endpoint):
     """``U = U_base - weight * U_negated`` (``weight >= 0``)."""
 
-    def __init__(self, base: Endpoint, negated: Endpoint, weight: float = 0.35, name: Optional[str] = None):
+    def __init__(self, base: Endpoint, negated: Endpoint, weight: float = DEFAULT_NEGATION_WEIGHT,
+                 name: Optional[str] = None):
         if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
             raise EndpointError(f"negation weight must be a finite number >= 0, got {weight!r}")
         dim = _check_parts((base, negated), "negation")

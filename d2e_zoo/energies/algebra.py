@@ -21,10 +21,10 @@ Shapes: ``x: (N, d)``; ``log_prob(x): (N,)``.
 
 from __future__ import annotations
 
-from ..endpoints.base import Conjunction, Disjunction, Endpoint, Negation, Tempered
+from ..endpoints.base import DEFAULT_NEGATION_WEIGHT, Conjunction, Disjunction, Endpoint, Negation, Tempered
 
-__all__ = ["Conjunction", "Disjunction", "Negation", "Tempered", "conjunction", "disjunction", "negation",
-           "tempered"]
+__all__ = ["DEFAULT_NEGATION_WEIGHT", "Conjunction", "Disjunction", "Negation", "Tempered", "conjunction",
+           "disjunction", "negation", "tempered"]
 
 
 def conjunction(*parts: Endpoint) -> Conjunction:
@@ -37,7 +37,7 @@ def disjunction(*parts: Endpoint) -> Disjunction:
     return Disjunction(*parts)
 
 
-def negation(base: Endpoint, negated: Endpoint, weight: float = 0.35) -> Negation:
+def negation(base: Endpoint, negated: Endpoint, weight: float = DEFAULT_NEGATION_WEIGHT) -> Negation:
     """``U = U_base - weight * U_negated``."""
     return Negation(base, negated, weight)
 

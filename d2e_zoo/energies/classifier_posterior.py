@@ -137,6 +137,11 @@ class LatentPosterior(Endpoint):
         self.chunk_size = int(chunk_size)
 
 
+#: The softmax temperature of a class posterior when none is given (T = 1: the classifier's
+#: own probabilities). The zoo's bridges use :data:`d2e_zoo.zoo.registry.BRIDGE_TEMPERATURE`.
+DEFAULT_TEMPERATURE = 1.0
+
+
 def check_temperature(temperature) -> float:
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
         raise EndpointError(f"temperature must be a finite number > 0, got {temperature!r}")
@@ -154,7 +159,7 @@ class ClassifierPosterior(LatentPosterior):
         chunk_size: latents pushed through G and the classifier at once.
     """
 
-    def __init__(self, generator, classifier, target_classes, temperature: float = 1.0,
+    def __init__(self, generator, classifier, target_classes, temperature: float = DEFAULT_TEMPERATURE,
                  chunk_size: int = 4096, name: Optional[str] = None):
         self.classes = parse_classes(target_classes)
         temperature = check_temperature(temperature)

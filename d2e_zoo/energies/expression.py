@@ -38,7 +38,9 @@ from typing import Optional, Tuple
 import torch
 
 from ..endpoints.base import EndpointError
-from .classifier_posterior import NUM_CLASSES, LatentPosterior, check_temperature, parse_classes
+from .algebra import DEFAULT_NEGATION_WEIGHT
+from .classifier_posterior import (DEFAULT_TEMPERATURE, NUM_CLASSES, LatentPosterior, check_temperature,
+                                   parse_classes)
 
 __all__ = ["ExpressionError", "parse_expression", "ExpressionPosterior", "Atom", "And", "Or", "Not", "Without",
            "selected_classes", "exact_classes"]
@@ -260,8 +262,8 @@ class ExpressionPosterior(LatentPosterior):
         negation_weight: the ``weight`` of ``without`` (``U_B - weight * U_A``), ``>= 0``.
     """
 
-    def __init__(self, generator, classifier, expression, temperature: float = 1.0,
-                 negation_weight: float = 0.35, chunk_size: int = 4096):
+    def __init__(self, generator, classifier, expression, temperature: float = DEFAULT_TEMPERATURE,
+                 negation_weight: float = DEFAULT_NEGATION_WEIGHT, chunk_size: int = 4096):
         self.tree = parse_expression(expression) if isinstance(expression, str) else expression
         if not (isinstance(negation_weight, (int, float)) and 0 <= negation_weight < float("inf")):
             raise ExpressionError(f"negation weight must be a finite number >= 0, got {negation_weight!r}")

@@ -26,7 +26,8 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
-from ..energies import ClassifierPosterior, ExpressionPosterior, LatentPosterior, parse_classes, parse_expression
+from ..energies import (DEFAULT_NEGATION_WEIGHT, DEFAULT_TEMPERATURE, ClassifierPosterior, ExpressionPosterior,
+                        LatentPosterior, parse_classes, parse_expression)
 from ..energies.expression import selected_classes
 from ..models.common import ShapeError, check_latents
 
@@ -65,9 +66,9 @@ class D2EBridgePipeline(DiffusionPipeline):
     _optional_components = ["backward_bridge"]
 
     def __init__(self, bridge, scheduler, generator, classifier, backward_bridge=None,
-                 target_classes: List[int] = (0,), temperature: float = 1.0,
+                 target_classes: List[int] = (0,), temperature: float = DEFAULT_TEMPERATURE,
                  source_classes: Optional[List[int]] = None, target_expression: Optional[str] = None,
-                 negation_weight: float = 0.35):
+                 negation_weight: float = DEFAULT_NEGATION_WEIGHT):
         super().__init__()
         self.register_modules(bridge=bridge, backward_bridge=backward_bridge, scheduler=scheduler,
                               generator=generator, classifier=classifier)

@@ -22,9 +22,10 @@ import sys
 
 import torch
 
-from ..endpoints.base import EndpointError
 from ..benchmarks.argtypes import image_suffixes, one_of, output_file, positive_float, positive_int, zoo_name
 from ..endpoints.toy import DISTRIBUTION_NAMES, get_distribution
+from ..endpoints.base import DEFAULT_NEGATION_WEIGHT, EndpointError
+from ..zoo.registry import BRIDGE_TEMPERATURE
 from .run import METHODS, STOP_RULES, sample
 from .stopping import STOP_RULE_TYPES
 
@@ -60,8 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("energy", help=f"2D suite: {', '.join(DISTRIBUTION_NAMES)}; with --prior: a digit expression")
     p.add_argument("--prior", default=None, type=zoo_name("generator"),
                    help="latent generator (mnist-gan, mnist-gan-z50, mnist-vae)")
-    p.add_argument("--temperature", type=positive_float, default=0.5, help="softmax temperature of the digit terms")
-    p.add_argument("--weight", type=float, default=0.35, help="weight of 'without' in digit expressions")
+    p.add_argument("--temperature", type=positive_float, default=BRIDGE_TEMPERATURE,
+                   help="softmax temperature of the digit terms")
+    p.add_argument("--weight", type=float, default=DEFAULT_NEGATION_WEIGHT,
+                   help="weight of 'without' in digit expressions")
     p.add_argument("--method", choices=METHODS, default="mala")
     p.add_argument("--stop", default=None, type=one_of(STOP_RULE_TYPES, "stopping rule"),
                    help="steps | settled | log-sobolev (Langevin); r_t | steps (flow)")

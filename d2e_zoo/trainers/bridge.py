@@ -1,9 +1,10 @@
 """Train a latent bridge (data-to-energy or energy-to-energy IPF) from a recipe and export
 it as a :class:`~d2e_zoo.pipelines.D2EBridgePipeline`.
 
-Recipe sections: ``[bridge]`` with ``generator`` and ``classifier`` (zoo names or paths),
-``target`` (``"even"``, ``"3"``, ...), optional ``source`` (a class set: energy-to-energy),
-``temperature`` and ``max_seconds`` (a safety cap on training time); ``[ipf]`` with
+Recipe sections: ``[bridge]`` (:class:`~d2e_zoo.trainers.recipe.BridgeSpec`: ``generator`` and
+``classifier``, zoo names or paths; ``target``, ``"even"``, ``"3"``, ``"even and not 4"``, ...;
+optional ``source``, a class set: energy-to-energy; ``temperature``, ``negation_weight``,
+``max_seconds``, a safety cap on training time, and ``threads``); ``[ipf]`` with
 :class:`~d2e_zoo.ipf.IPFConfig` fields. Several processes each run the same IPF schedule
 with their own random streams and average gradients at every step.
 """
@@ -12,29 +13,31 @@ from __future__ import annotations
 
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from ..endpoints.toy import Gaussian
 from ..endpoints.base import EndpointError
-from ..energies import ClassifierPosterior, ExpressionPosterior, parse_expression
+from ..energies import (DEFAULT_NEGATION_WEIGHT, DEFAULT_TEMPERATURE, ClassifierPosterior, ExpressionPosterior,
+                        parse_expression)
 from ..energies.expression import exact_classes
 from ..ipf.checkpoint import load_checkpoint
-from ..ipf.config import IPFConfig
 from ..ipf.trainer import IPFTrainer
 from ..models import BridgeDriftModel
 from ..pipelines import BridgeScheduler, D2EBridgePipeline
 from .build import write_training_info
 from .loop import average_gradients
-from .recipe import RecipeError
+from .recipe import Recipe, as_recipe
 
 logger = logging.getLogger(__name__)
 
 SHARED_COMPONENTS = ("generator", "classifier")  # bundled once, referenced by name
 
 
-def target_posterior(generator, classifier, target, temperature: float = 1.0, negation_weight: float = 0.35):
+def target_posterior(generator, classifier, target, temperature: float = DEFAULT_TEMPERATURE,
+                     negation_weight: float = DEFAULT_NEGATION_WEIGHT):
     """The target energy of a bridge: a :class:`ClassifierPosterior` when ``target`` names a
     class set (``"even"``, ``"3"``, ``"3 or 8"``), else an :class:`ExpressionPosterior`
     (``"even and not 4"``)."""
@@ -48,34 +51,32 @@ def target_posterior(generator, classifier, target, temperature: float = 1.0, ne
         return ExpressionPosterior(generator, classifier, tree, temperature, negation_weight)
 
 
-def bridge_endpoints(recipe: dict, generator, classifier):
+def bridge_endpoints(recipe: Recipe | dict, generator, classifier):
     """``(source, target)`` endpoints of a bridge recipe: N(0, I) (samples) or a source
     posterior (energy), and the target posterior (energy)."""
-    b = recipe["bridge"]
-    target = target_posterior(generator, classifier, b["target"], b.get("temperature", 1.0),
-                              b.get("negation_weight", 0.35))
-    if b.get("source") is None:
+    b = as_recipe(recipe).bridge
+    target = target_posterior(generator, classifier, b.target, b.temperature, b.negation_weight)
+    if b.source is None:
         source = Gaussian(dim=generator.latent_dim, std=1.0, name="prior")
     else:
-        source = ClassifierPosterior(generator, classifier, b["source"], b.get("temperature", 1.0)).energy_view()
+        source = ClassifierPosterior(generator, classifier, b.source, b.temperature).energy_view()
     return source, target
 
 
-def make_pipeline(trainer: IPFTrainer, generator, classifier, recipe: dict) -> D2EBridgePipeline:
+def make_pipeline(trainer: IPFTrainer, generator, classifier, recipe: Recipe | dict) -> D2EBridgePipeline:
     """Wrap a trained :class:`IPFTrainer`'s kernels into a pipeline."""
-    c, b = trainer.config, recipe["bridge"]
+    c, b = trainer.config, as_recipe(recipe).bridge
     scheduler = BridgeScheduler(num_train_timesteps=c.num_steps, t_max=c.t_max, grid=c.grid, reference=c.reference,
                                 sigma2=c.sigma2, alpha=c.alpha, source_std=c.source_std)
-    weight = float(b.get("negation_weight", 0.35))
-    target = target_posterior(generator, classifier, b["target"], negation_weight=weight)
+    target = target_posterior(generator, classifier, b.target, b.temperature, b.negation_weight)
     expression = target.expression if isinstance(target, ExpressionPosterior) else None
-    source = None if b.get("source") is None else ClassifierPosterior(generator, classifier, b["source"]).classes
+    source = None if b.source is None else ClassifierPosterior(generator, classifier, b.source).classes
     return D2EBridgePipeline(bridge=BridgeDriftModel.from_drift_net(trainer.forward.net),
                              backward_bridge=BridgeDriftModel.from_drift_net(trainer.backward.net),
                              scheduler=scheduler, generator=generator, classifier=classifier,
-                             target_classes=list(target.classes), temperature=float(b.get("temperature", 1.0)),
+                             target_classes=list(target.classes), temperature=float(b.temperature),
                              source_classes=None if source is None else list(source),
-                             target_expression=expression, negation_weight=weight)
+                             target_expression=expression, negation_weight=float(b.negation_weight))
 
 
 def save_bridge(pipe: D2EBridgePipeline, out_dir: Path, shared: bool = True):
@@ -87,20 +88,15 @@ def save_bridge(pipe: D2EBridgePipeline, out_dir: Path, shared: bool = True):
             shutil.rmtree(out_dir / name, ignore_errors=True)
 
 
-def run_bridge_recipe(recipe: dict, accelerator, run_dir: Path, resume=None) -> dict:
+def run_bridge_recipe(recipe: Recipe | dict, accelerator, run_dir: Path, resume=None) -> dict:
     from ..zoo.loading import load_component
 
-    b = recipe.get("bridge")
-    if not b or "target" not in b or "generator" not in b or "classifier" not in b:
-        raise RecipeError(f"bridge recipe {recipe['name']!r} needs a [bridge] table with generator, classifier "
-                          "and target")
-    torch.set_num_threads(int(b.get("threads", 1)))  # small networks: one thread is fastest
-    generator, classifier = load_component(b["generator"]), load_component(b["classifier"])
+    recipe = as_recipe(recipe)
+    b = recipe.bridge
+    torch.set_num_threads(b.threads)  # small networks: one thread is fastest
+    generator, classifier = load_component(b.generator), load_component(b.classifier)
     source, target = bridge_endpoints(recipe, generator, classifier)
-    try:
-        config = IPFConfig(**{**recipe.get("ipf", {}), "seed": int(recipe["seed"])})
-    except TypeError as e:
-        raise RecipeError(f"recipe {recipe['name']!r} [ipf]: {e}") from None
+    config = replace(recipe.ipf)  # the trainer's own copy (the recipe stays as it was read)
     trainer = IPFTrainer(source, target.energy_view(), config)
     if accelerator.num_processes > 1:
         trainer.grad_hook = lambda params: average_gradients(accelerator, params)
@@ -110,7 +106,7 @@ def run_bridge_recipe(recipe: dict, accelerator, run_dir: Path, resume=None) -> 
         path = ckpt if resume == "latest" else Path(resume)
         if path.is_dir():
             load_checkpoint(trainer, str(path))
-            logger.info("resumed bridge %s from %s (IPF iteration %d)", recipe["name"], path,
+            logger.info("resumed bridge %s from %s (IPF iteration %d)", recipe.name, path,
                         trainer.state.iteration)
         else:
             logger.info("no checkpoint at %s: starting from scratch", path)
@@ -122,7 +118,7 @@ def run_bridge_recipe(recipe: dict, accelerator, run_dir: Path, resume=None) -> 
                             step=tr.state.forward_steps_done + tr.state.backward_steps_done)
 
     main = accelerator.is_main_process
-    trainer.train(max_seconds=b.get("max_seconds"), checkpoint_dir=str(ckpt) if main else None,
+    trainer.train(max_seconds=b.max_seconds, checkpoint_dir=str(ckpt) if main else None,
                   progress=main, callback=log)
     accelerator.wait_for_everyone()
     metrics = {"train_seconds": trainer.state.seconds, "ipf_iterations": trainer.state.iteration}
@@ -130,7 +126,7 @@ def run_bridge_recipe(recipe: dict, accelerator, run_dir: Path, resume=None) -> 
         out = run_dir / "export"
         shutil.rmtree(out, ignore_errors=True)
         save_bridge(make_pipeline(trainer, generator, classifier, recipe), out)
-        write_training_info(out, recipe, _data_source(b["generator"]), metrics)
+        write_training_info(out, recipe, _data_source(b.generator), metrics)
     return metrics
 
 

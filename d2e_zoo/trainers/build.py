@@ -9,52 +9,42 @@ from pathlib import Path
 import torch
 
 from ..data import load_mnist
-from ..models import CNNJudge, MLPClassifier, MLPDiscriminator, MLPGenerator, MLPVAE
-from .gan import GANTask
-from .recipe import RecipeError
-from .supervised import ClassifierTask, test_accuracy
-from .vae import VAETask
+from .recipe import STEP_KINDS, Recipe, RecipeError, as_recipe, step_constructors
+from .supervised import test_accuracy
 
 logger = logging.getLogger(__name__)
 
 TRAINING_INFO = "training.json"  # written next to every exported model
 
 
-def _kwargs(recipe: dict, section: str, drop=("num_steps", "checkpoint_every", "log_every")) -> dict:
-    return {k: v for k, v in recipe.get(section, {}).items() if k not in drop}
-
-
-def write_training_info(out_dir: Path, recipe: dict, data_source: str, metrics: dict):
-    info = {"recipe": {k: v for k, v in recipe.items()}, "data_source": data_source, "metrics": metrics}
+def write_training_info(out_dir: Path, recipe: Recipe | dict, data_source: str, metrics: dict):
+    """``training.json``: the recipe (its JSON form, :meth:`Recipe.to_dict`), the data source and the metrics."""
+    info = {"recipe": as_recipe(recipe).to_dict(), "data_source": data_source, "metrics": metrics}
     (out_dir / TRAINING_INFO).write_text(json.dumps(info, indent=2))
 
 
-def build_step_task(recipe: dict, accelerator):
-    """``(task, export)`` for kinds classifier / judge / gan / vae; ``export(out_dir)`` saves
-    the trained model with ``save_pretrained`` and a ``training.json``."""
-    kind, seed = recipe["kind"], int(recipe["seed"])
-    data = load_mnist("train", recipe["data_source"])
-    test = load_mnist("test", recipe["data_source"])
-    train_kw = _kwargs(recipe, "train")
-    num_steps = int(recipe["train"].get("num_steps", 1000))
+def build_step_task(recipe: Recipe | dict, accelerator):
+    """``(task, export, num_steps)`` for kinds classifier / judge / gan / vae; ``export(out_dir)``
+    saves the trained model with ``save_pretrained`` and a ``training.json``."""
+    recipe = as_recipe(recipe)
+    kind, seed, spec = recipe.kind, recipe.seed, recipe.train
+    if kind not in STEP_KINDS:
+        raise RecipeError(f"kind {kind!r} is not a step-based kind; step-based kinds: {', '.join(STEP_KINDS)}")
+    classes = step_constructors(kind)
+    data = load_mnist("train", recipe.data_source)
+    test = load_mnist("test", recipe.data_source)
     torch.manual_seed(seed)  # identical initial weights on every process
-    try:
-        if kind in ("classifier", "judge"):
-            model = (MLPClassifier if kind == "classifier" else CNNJudge)(**recipe["model"])
-            task = ClassifierTask(model, data, accelerator, seed, num_steps=num_steps, **train_kw)
-            final = model
-        elif kind == "gan":
-            generator = MLPGenerator(**recipe["model"])
-            discriminator = MLPDiscriminator(**recipe.get("discriminator", {}))
-            task = GANTask(generator, discriminator, data, accelerator, seed, **train_kw)
-            final = task.export_model
-        elif kind == "vae":
-            final = MLPVAE(**recipe["model"])
-            task = VAETask(final, data, accelerator, seed, **train_kw)
-        else:
-            raise RecipeError(f"kind {kind!r} is not a step-based kind")
-    except TypeError as e:  # an unknown key in [model] / [train]
-        raise RecipeError(f"recipe {recipe['name']!r}: {e}") from None
+    model = classes["model"](**recipe.model)
+    if kind in ("classifier", "judge"):
+        task = classes["train"](model, data, accelerator, seed, num_steps=spec.num_steps, **spec.options)
+        final = model
+    elif kind == "gan":
+        discriminator = classes["discriminator"](**recipe.discriminator)
+        task = classes["train"](model, discriminator, data, accelerator, seed, **spec.options)
+        final = task.export_model
+    else:  # vae
+        task = classes["train"](model, data, accelerator, seed, **spec.options)
+        final = model
 
     def export(out_dir) -> dict:
         out_dir = Path(out_dir)
@@ -63,8 +53,8 @@ def build_step_task(recipe: dict, accelerator):
         metrics = {}
         if kind in ("classifier", "judge"):
             metrics["test_accuracy"] = test_accuracy(final, test)
-            logger.info("%s: test accuracy %.4f on %s", recipe["name"], metrics["test_accuracy"], test.source)
+            logger.info("%s: test accuracy %.4f on %s", recipe.name, metrics["test_accuracy"], test.source)
         write_training_info(out_dir, recipe, data.source, metrics)
         return metrics
 
-    return task, export, num_steps
+    return task, export, spec.num_steps

@@ -16,13 +16,15 @@ import json
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..ipf.config import IPFConfig
+from ..energies.algebra import DEFAULT_NEGATION_WEIGHT
 from ..ipf.trainer import IPFTrainer
-from ..zoo.registry import get_entry, list_models
+from ..zoo.registry import BRIDGE_TEMPERATURE, get_entry, list_models
 from .bridge import bridge_endpoints, make_pipeline, save_bridge
+from .recipe import Recipe, RecipeError, as_recipe
 
 logger = logging.getLogger(__name__)
 
@@ -43,53 +45,57 @@ def _reference_bridge(prior: str) -> str:
                      f"{sorted({get_entry(n).generator for n in list_models(kind='bridge')})}")
 
 
-def live_recipe(prior: str, target: str, temperature: float = 0.5, negation_weight: float = 0.35,
-                max_seconds: float = DEFAULT_MAX_SECONDS, seed: int = 0) -> dict:
-    """The recipe of a live bridge: the zoo recipe of ``prior``'s bridges, shortened."""
+def live_recipe(prior: str, target: str, temperature: float = BRIDGE_TEMPERATURE,
+                negation_weight: float = DEFAULT_NEGATION_WEIGHT, max_seconds: float = DEFAULT_MAX_SECONDS,
+                seed: int = 0) -> Recipe:
+    """The recipe of a live bridge: the zoo recipe of ``prior``'s bridges, shortened
+    (validated like every recipe, so a bad target or weight fails here)."""
     from ..zoo.loading import read_training_info
 
     base = read_training_info(_reference_bridge(prior)).get("recipe", {})
-    ipf = {**base.get("ipf", {}), **LIVE_SCHEDULE}
-    return {"name": f"live:{prior}:{target}", "kind": "bridge", "seed": int(seed),
-            "bridge": {"generator": prior, "classifier": CLASSIFIER, "target": target,
-                       "temperature": float(temperature), "negation_weight": float(negation_weight),
-                       "max_seconds": float(max_seconds)},
-            "ipf": ipf}
+    return Recipe.from_dict({"name": f"live:{prior}:{target}", "kind": "bridge", "seed": seed,
+                             "bridge": {"generator": prior, "classifier": CLASSIFIER, "target": target,
+                                        "temperature": float(temperature), "negation_weight": float(negation_weight),
+                                        "max_seconds": float(max_seconds)},
+                             "ipf": {**base.get("ipf", {}), **LIVE_SCHEDULE}})
 
 
-def cache_folder(recipe: dict) -> Path:
-    """Where the live bridge of ``recipe`` is cached (a folder named by a hash of the recipe)."""
+def cache_folder(recipe: Recipe | dict) -> Path:
+    """Where the live bridge of ``recipe`` is cached (a folder named by a hash of its JSON form)."""
     root = Path(os.environ.get("D2E_ZOO_CACHE", Path.home() / ".cache" / "d2e_zoo")) / "live-bridges"
-    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps(as_recipe(recipe).to_dict(), sort_keys=True).encode()).hexdigest()[:16]
     return root / key
 
 
-def load_cached(recipe: dict):
+def load_cached(recipe: Recipe | dict):
     """The cached pipeline of ``recipe``, or None if it was never trained here."""
     from ..zoo.loading import load_component, load_pipeline_folder
 
     folder = cache_folder(recipe)
     if not (folder / "model_index.json").is_file():
         return None
-    b = recipe["bridge"]
-    pipe = load_pipeline_folder(folder, generator=load_component(b["generator"]),
-                                classifier=load_component(b["classifier"]))
+    b = as_recipe(recipe).bridge
+    pipe = load_pipeline_folder(folder, generator=load_component(b.generator),
+                                classifier=load_component(b.classifier))
     pipe.live_info = json.loads((folder / "live.json").read_text())
     return pipe
 
 
-def train_live_bridge(recipe: dict, callback: Optional[Callable[[float, str], None]] = None):
+def train_live_bridge(recipe: Recipe | dict, callback: Optional[Callable[[float, str], None]] = None):
     """Train the bridge of ``recipe`` (single process, CPU or GPU), cache it and return the
     pipeline. ``callback(fraction_done, message)`` is called after every IPF half-step."""
     import torch
 
     from ..zoo.loading import load_component
 
-    b = recipe["bridge"]
-    generator, classifier = load_component(b["generator"]), load_component(b["classifier"])
+    recipe = as_recipe(recipe)
+    b = recipe.bridge
+    if b.max_seconds is None:
+        raise RecipeError(f"live bridge {recipe.name!r} needs a time budget ([bridge] max_seconds)")
+    generator, classifier = load_component(b.generator), load_component(b.classifier)
     source, target = bridge_endpoints(recipe, generator, classifier)
-    trainer = IPFTrainer(source, target.energy_view(), IPFConfig(**{**recipe["ipf"], "seed": int(recipe["seed"])}))
-    budget = float(b["max_seconds"])
+    trainer = IPFTrainer(source, target.energy_view(), replace(recipe.ipf))
+    budget = float(b.max_seconds)
 
     def report(tr: IPFTrainer):
         if callback is not None:
@@ -107,8 +113,9 @@ def train_live_bridge(recipe: dict, callback: Optional[Callable[[float, str], No
     pipe.set_progress_bar_config(disable=True)
     folder = cache_folder(recipe)
     save_bridge(pipe, folder)
-    info = {"recipe": recipe, "train_seconds": time.perf_counter() - t0, "ipf_iterations": trainer.state.iteration}
+    info = {"recipe": recipe.to_dict(), "train_seconds": time.perf_counter() - t0,
+            "ipf_iterations": trainer.state.iteration}
     (folder / "live.json").write_text(json.dumps(info, indent=2))
     pipe.live_info = info
-    logger.info("live bridge %s trained in %.0f s, cached in %s", recipe["name"], info["train_seconds"], folder)
+    logger.info("live bridge %s trained in %.0f s, cached in %s", recipe.name, info["train_seconds"], folder)
     return pipe

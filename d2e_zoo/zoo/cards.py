@@ -134,12 +134,12 @@ def _training_data(entry: ZooEntry, training_info: dict) -> list[str]:
     return lines + [text + ".", ""]
 
 
-def _recipe(entry: ZooEntry, training_info: dict) -> list[str]:
+def _recipe_section(entry: ZooEntry, training_info: dict) -> list[str]:
     recipe = training_info.get("recipe") or {}
     lines = ["## Training recipe", "", "Reproduce with (from the d2e-zoo repository):", "", "```bash",
              RECIPE_COMMAND.format(name=entry.name), "```", ""]
     if recipe.get("recipe_file"):
-        lines += [f"Recipe file: `training/recipes/{recipe['recipe_file']}`.", ""]
+        lines += [f"Recipe file: `d2e_zoo/recipes/{recipe['recipe_file']}`.", ""]
     if recipe:
         lines += ["Recipe used for this checkpoint:", "", "```json", json.dumps(recipe, indent=2, sort_keys=True),
                   "```", ""]
@@ -210,6 +210,6 @@ def model_card(entry: ZooEntry, training_info: dict, metrics: Optional[dict] = N
     description = entry.description[:1].upper() + entry.description[1:]
     sections = [front_matter(entry), "", f"# {entry.name}", "", description.rstrip(".") + ".", "",
                 *_what_it_is(entry), *_how_to_load(entry, repo_id or entry.hub_repo),
-                *_training_data(entry, training_info), *_recipe(entry, training_info), *_metrics(table),
+                *_training_data(entry, training_info), *_recipe_section(entry, training_info), *_metrics(table),
                 *_licence(entry), *_limitations(entry, training_info, table)]
     return "\n".join(sections).rstrip() + "\n"

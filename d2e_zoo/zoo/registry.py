@@ -16,6 +16,9 @@ KINDS = ("generator", "classifier", "judge", "bridge")
 DEFAULT_HUB_ORG = "d2e-zoo"
 LICENSE = "mit"
 DEFAULT_REVISION = "main"  # until the Hub repositories exist; then each entry pins a commit
+#: The softmax temperature T of every zoo bridge's target p_T(C | G(z)) (each bridge recipe's
+#: ``[bridge] temperature``); the app and the command lines sample composed targets at it.
+BRIDGE_TEMPERATURE = 0.5
 
 
 class UnknownModelError(KeyError):
