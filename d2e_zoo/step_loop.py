@@ -107,9 +107,8 @@ def run_loop(step: Callable[[int], dict | float], start: int, end: int, *, desc:
         if on_checkpoint is not None and ((checkpoint_every and done % checkpoint_every == 0) or done == end):
             on_checkpoint(done)
         if budget is not None and done < end and budget.exhausted():
-            logger.warning("%s: the time budget of %.4g s ran out after %s of %d; stopping early "
-                           "(the schedule is unchanged: resume to finish it)", desc, budget.max_seconds, where(i),
-                           end)
+            logger.info("%s: the time budget of %.4g s ran out after %s of %d; stopping early "
+                        "(the schedule is unchanged: resume to finish it)", desc, budget.max_seconds, where(i), end)
             bar.close()
             return LoopResult(done - start, last, stopped_early=True)
     bar.close()

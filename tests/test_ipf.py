@@ -220,6 +220,14 @@ def test_schedule_depends_on_steps_not_on_the_clock(monkeypatch, caplog):
     assert "training stopped early at 67% of the schedule (2 of 4 IPF iterations done)" in caplog.text
     with pytest.raises(ValueError, match="positive, finite number of seconds"):
         IPFTrainer(src, tgt, cfg, "d2e").train(max_seconds=float("nan"))
+    # a budget that runs out inside a half-step: stopped there, nothing counted as completed
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(step_loop.time, "perf_counter", lambda: float(next(ticks)))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        state = IPFTrainer(src, tgt, cfg, "d2e").train(max_seconds=3.0)
+    assert (state.iteration, state.phase) == (0, "backward") and 0 < state.backward_steps_done < 4
+    assert "used up inside IPF iteration 1 (backward); that half-step is not checkpointed" in caplog.text
 
 
 def _checkpointed(tmp_path, **kw):
@@ -286,6 +294,15 @@ def test_checkpoint_meta_is_validated(tmp_path):
     with pytest.raises(CheckpointMismatchError, match="seed: 0 -> 5.*force"):
         load_checkpoint(fresh(seed=5), ckpt)
     assert load_checkpoint(fresh(seed=5), ckpt, force=True).state.iteration == 2
+    # the run info (a bridge's recipe) is compared too; checkpoints saved without it load
+    odd = fresh()
+    odd.run_info = {"recipe": {"target": "odd", "max_seconds": 9}}
+    with_meta(lambda m: m.update(run={"recipe": {"target": "even", "max_seconds": 5}}))
+    with pytest.raises(CheckpointMismatchError, match="run.recipe.target: 'even' -> 'odd'"):
+        load_checkpoint(odd, ckpt)
+    assert load_checkpoint(odd, ckpt, ignore=("target", "max_seconds")).state.iteration == 2
+    with_meta(lambda m: m.pop("run"))
+    assert load_checkpoint(odd, ckpt).state.iteration == 2
     with pytest.raises(CheckpointError, match="iteration 2 is beyond the schedule's IPF iterations \\(1\\)"):
         load_checkpoint(fresh(ipf_iterations=1), ckpt, force=True)  # forced, but beyond the schedule
 

@@ -87,7 +87,7 @@ def test_time_budget_only_stops_early_and_says_so(monkeypatch, caplog):
         clock.now += 2.0  # each step takes 2 s: 4 + 3 * 2 >= 10 after the third step
         return {"loss": 1.0}
 
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         res = run_loop(step, 0, 10, progress=False, budget=budget)
     assert seen == [0, 1, 2] and res.steps_done == 3 and res.stopped_early
     assert "time budget of 10 s ran out after step 3 of 10; stopping early" in caplog.text

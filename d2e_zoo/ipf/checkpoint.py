@@ -54,6 +54,8 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict:
         if not isinstance(meta.get(key), kind):
             raise CheckpointError(f"corrupted {CONFIG_FILE} in {str(path)!r}: {key!r} is missing or not a "
                                   f"{kind.__name__}")
+    if not isinstance(meta.get("run", {}), dict):
+        raise CheckpointError(f"corrupted {CONFIG_FILE} in {str(path)!r}: 'run' is not a dict")
     return meta
 
 
@@ -61,9 +63,9 @@ def load_checkpoint(trainer: "IPFTrainer", path: str | os.PathLike, force: bool 
                     ignore: Iterable[str] = ()) -> "IPFTrainer":
     """Restore ``trainer`` in place from the folder ``path``.
 
-    The checkpoint's method and config (seed and schedule included) and its ``run`` info
-    must equal the trainer's (keys in ``ignore`` aside), else :class:`CheckpointMismatchError`
-    lists the differences; ``force=True`` resumes anyway. Its state must lie within the
+    The checkpoint's method and config (seed and schedule included) and its ``run`` info,
+    when saved, must equal the trainer's (keys in ``ignore`` aside), else
+    :class:`CheckpointMismatchError` lists the differences; ``force=True`` resumes anyway. Its state must lie within the
     trainer's schedule in any case. Everything is validated before the trainer is touched."""
     meta = read_checkpoint_meta(path)
     where = f"checkpoint {str(path)!r}"
@@ -73,7 +75,8 @@ def load_checkpoint(trainer: "IPFTrainer", path: str | os.PathLike, force: bool 
         raise CheckpointError(f"{where}: invalid config: {e}") from None
     diffs = ([f"method: {meta['method']!r} -> {trainer.method!r}"] if meta["method"] != trainer.method else [])
     diffs += differences(saved.to_dict(), trainer.config.to_dict(), ignore)
-    diffs += differences(meta.get("run") or {}, getattr(trainer, "run_info", {}) or {}, ignore, "run.")
+    if "run" in meta:  # checkpoints written before run info was saved are compared by config alone
+        diffs += differences(meta["run"], getattr(trainer, "run_info", {}), ignore, "run.")
     if diffs and not force:
         raise CheckpointMismatchError(f"{where} was written by a different method or config ("
                                       + "; ".join(diffs) + "); pass force=True (--force) to resume it anyway")
