@@ -183,3 +183,138 @@ def test_bad_input_errors():
     nan_energy = EnergyEndpoint(lambda x: torch.full((x.shape[0],), float("nan")), 2, "nan")
     with pytest.raises(EndpointError, match="NaN"):
         IPFTrainer(Gaussian(2).sample_view(), nan_energy, _small(), "d2e").train()
+
+
+def test_schedule_depends_on_steps_not_on_the_clock(monkeypatch, caplog):
+    """The off-policy annealing is a function of the half-steps done: a run whose clock races
+    (a slow machine) and is cut short by its time budget trains exactly the first half-steps
+    of a run without a budget, and stops early with a warning."""
+    import logging
+
+    from d2e_zoo import step_loop
+
+    cfg = _small(ipf_iterations=4, backward_steps=4, forward_steps=4, off_policy_start=0.9, off_policy_end=0.1)
+    src, tgt = Gaussian(2).sample_view(), gmm8().energy_view()
+    expected = [0.9 + (0.1 - 0.9) * min(1.0, k * 0.5 / 3) for k in range(1, 9)]
+
+    def run(max_seconds, advance):
+        now = [0.0]
+        monkeypatch.setattr(step_loop.time, "perf_counter", lambda: now[0])
+        fractions, weights = [], []
+
+        def after_half_step(trainer):
+            fractions.append(trainer.off_policy_fraction)
+            if len(fractions) == 4:
+                weights.append({k: v.clone() for k, v in trainer.state_tensors().items()})
+            now[0] += advance  # seconds this half-step "took"
+
+        trainer = IPFTrainer(src, tgt, cfg, "d2e")
+        trainer.train(max_seconds=max_seconds, callback=after_half_step)
+        return trainer, fractions, weights[0]
+
+    _, fractions_full, weights_full = run(None, 0.0)
+    assert fractions_full == pytest.approx(expected)
+    with caplog.at_level(logging.WARNING):
+        cut, fractions_cut, weights_cut = run(10.0, 3.0)  # 3 s per half-step: 4 half-steps, then out of time
+    assert fractions_cut == pytest.approx(expected[:4]) and cut.state.iteration == 2
+    assert weights_cut.keys() == weights_full.keys()
+    assert all(torch.equal(weights_cut[k], weights_full[k]) for k in weights_full)
+    assert "time budget of 10 s used up before IPF iteration 3" in caplog.text
+    assert "training stopped early at 67% of the schedule (2 of 4 IPF iterations done)" in caplog.text
+    with pytest.raises(ValueError, match="positive, finite number of seconds"):
+        IPFTrainer(src, tgt, cfg, "d2e").train(max_seconds=float("nan"))
+    # a budget that runs out inside a half-step: stopped there, nothing counted as completed
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(step_loop.time, "perf_counter", lambda: float(next(ticks)))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        state = IPFTrainer(src, tgt, cfg, "d2e").train(max_seconds=3.0)
+    assert (state.iteration, state.phase) == (0, "backward") and 0 < state.backward_steps_done < 4
+    assert "used up inside IPF iteration 1 (backward); that half-step is not checkpointed" in caplog.text
+
+
+def _checkpointed(tmp_path, **kw):
+    src, tgt = Gaussian(2).sample_view(), gmm8().energy_view()
+    cfg = _small(ipf_iterations=2, backward_steps=3, forward_steps=3, **kw)
+    trainer = IPFTrainer(src, tgt, cfg, "d2e")
+    ckpt = tmp_path / "ckpt"
+    trainer.train(checkpoint_dir=str(ckpt))
+    return trainer, ckpt, lambda **over: IPFTrainer(src, tgt, _small(**{**dict(
+        ipf_iterations=2, backward_steps=3, forward_steps=3, **kw), **over}), "d2e")
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, caplog):
+    import logging
+
+    from d2e_zoo.ipf import load_latest_checkpoint
+
+    trainer, ckpt, fresh = _checkpointed(tmp_path)
+    prev = tmp_path / "ckpt.prev"  # the checkpoint one half-step earlier
+    assert trainer.state.iteration == 2 and prev.is_dir()
+    expected = load_checkpoint(fresh(), prev)
+    assert expected.state.iteration == 1 and expected.state.phase == "forward"
+    (ckpt / "state.safetensors").write_bytes(b"\0" * 64)
+    with caplog.at_level(logging.WARNING):
+        resumed = fresh()
+        assert load_latest_checkpoint(resumed, ckpt) == prev
+    assert "skipping unusable IPF checkpoint" in caplog.text and "corrupted state.safetensors" in caplog.text
+    assert resumed.state == expected.state
+    assert all(torch.equal(v, expected.state_tensors()[k]) for k, v in resumed.state_tensors().items())
+    (prev / "config.json").write_text("{")
+    with pytest.raises(CheckpointError, match="no usable IPF checkpoint: .*state.safetensors.*config.json"):
+        load_latest_checkpoint(fresh(), ckpt)
+    assert load_latest_checkpoint(fresh(), tmp_path / "none") is None
+
+
+def test_checkpoint_meta_is_validated(tmp_path):
+    import json
+
+    from d2e_zoo.ipf import CheckpointMismatchError
+
+    _, ckpt, fresh = _checkpointed(tmp_path)
+    meta_file = ckpt / "config.json"
+    good = json.loads(meta_file.read_text())
+
+    def with_meta(change):
+        meta = json.loads(json.dumps(good))
+        change(meta)
+        meta_file.write_text(json.dumps(meta))
+
+    with_meta(lambda m: m["state"].pop("iteration"))
+    with pytest.raises(CheckpointError, match="has no 'iteration'"):
+        load_checkpoint(fresh(), ckpt)
+    with_meta(lambda m: m["state"].update(iteration=999999))
+    with pytest.raises(CheckpointError, match="iteration 999999 is beyond the schedule's IPF iterations \\(2\\)"):
+        load_checkpoint(fresh(), ckpt)
+    with_meta(lambda m: m.pop("state"))
+    with pytest.raises(CheckpointError, match="'state' is missing"):
+        load_checkpoint(fresh(), ckpt)
+    with_meta(lambda m: m["state"].update(phase="sideways"))
+    with pytest.raises(CheckpointError, match="phase must be one of backward, forward"):
+        load_checkpoint(fresh(), ckpt)
+    # another seed or schedule: refused, listing the differences, unless forced
+    with_meta(lambda m: None)
+    with pytest.raises(CheckpointMismatchError, match="seed: 0 -> 5.*force"):
+        load_checkpoint(fresh(seed=5), ckpt)
+    assert load_checkpoint(fresh(seed=5), ckpt, force=True).state.iteration == 2
+    # the run info (a bridge's recipe) is compared too; checkpoints saved without it load
+    odd = fresh()
+    odd.run_info = {"recipe": {"target": "odd", "max_seconds": 9}}
+    with_meta(lambda m: m.update(run={"recipe": {"target": "even", "max_seconds": 5}}))
+    with pytest.raises(CheckpointMismatchError, match="run.recipe.target: 'even' -> 'odd'"):
+        load_checkpoint(odd, ckpt)
+    assert load_checkpoint(odd, ckpt, ignore=("target", "max_seconds")).state.iteration == 2
+    with_meta(lambda m: m.pop("run"))
+    assert load_checkpoint(odd, ckpt).state.iteration == 2
+    with pytest.raises(CheckpointError, match="iteration 2 is beyond the schedule's IPF iterations \\(1\\)"):
+        load_checkpoint(fresh(ipf_iterations=1), ckpt, force=True)  # forced, but beyond the schedule
+
+
+def test_unwritable_checkpoint_folder_fails_before_the_first_step(tmp_path, monkeypatch):
+    from d2e_zoo.run_folder import RunFolderError
+
+    (tmp_path / "a-file").write_text("x")
+    trainer = IPFTrainer(Gaussian(2).sample_view(), gmm8().energy_view(), _small(), "d2e")
+    monkeypatch.setattr(trainer, "_train_step", lambda phase: pytest.fail("trained before checking the folder"))
+    with pytest.raises(RunFolderError, match="cannot write to the output folder"):
+        trainer.train(checkpoint_dir=str(tmp_path / "a-file" / "ckpt"))

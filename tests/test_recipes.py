@@ -7,6 +7,7 @@ import fnmatch
 import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -191,15 +192,17 @@ def test_overrides_are_validated_and_keep_the_ipf_seed_in_step():
         load_recipe("mnist-gan").with_overrides(num_steps=0)
 
 
-def test_the_train_command_refuses_a_bad_recipe_with_a_message(tmp_path):
+def test_the_train_command_refuses_a_bad_recipe_with_a_message(tmp_path, capsys):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("d2e_train_script", ROOT / "training" / "train.py")
     train = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(train)
     bad = _write(tmp_path / "bad.toml", BASE_CLASSIFIER.replace("num_steps = 5", "num_steps = 5\nlr = -1.0"))
-    with pytest.raises(SystemExit, match=r"train.py: error: recipe .*bad.toml' \[train\]: lr must be finite and > 0"):
+    with pytest.raises(SystemExit) as e:
         train.main([str(bad), "--output_dir", str(tmp_path / "run")])
+    assert e.value.code == 2
+    assert re.search(r"train.py: error: recipe .*bad.toml' \[train\]: lr must be finite and > 0", capsys.readouterr().err)
     assert not (tmp_path / "run").exists()  # refused before any work
     with pytest.raises(SystemExit) as e:
         train.parse_args(["--help"])

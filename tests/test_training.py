@@ -3,6 +3,7 @@ CPU with gloo, bridges, and the non-finite-loss stop."""
 
 import importlib.util
 import json
+import logging
 import math
 import os
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from d2e_zoo.checkpointing import CheckpointError
 from d2e_zoo.trainers.loop import NonFiniteLossError, run_steps
 from d2e_zoo.trainers.recipe import RecipeError, load_recipe
 from d2e_zoo.trainers.state import latest_checkpoint
@@ -116,7 +118,7 @@ def test_two_processes_on_cpu_with_gloo(tiny_classifier, tmp_path):
     assert (tmp_path / "run" / "export" / "diffusion_pytorch_model.safetensors").is_file()
 
 
-def test_tiny_bridge_recipe_trains_and_loads(tmp_path, monkeypatch):
+def test_tiny_bridge_recipe_trains_and_loads(tmp_path, monkeypatch, capsys, caplog):
     """A bridge recipe end to end (a few steps): export loads as a pipeline by path."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
@@ -150,3 +152,132 @@ def test_tiny_bridge_recipe_trains_and_loads(tmp_path, monkeypatch):
     # resume from its checkpoint: nothing left to do, same export
     _train_module().main([str(recipe), "--output_dir", str(tmp_path / "run"), "--resume_from_checkpoint", "latest"])
     assert math.isfinite(json.loads((export / "training.json").read_text())["metrics"]["train_seconds"])
+    # another seed: refused before any training, naming the difference and --force
+    with pytest.raises(SystemExit) as exit_info:
+        _train_module().main([str(recipe), "--output_dir", str(tmp_path / "run"), "--resume_from_checkpoint",
+                              "latest", "--seed", "1"])
+    assert exit_info.value.code == 2
+    assert "seed: 0 -> 1" in capsys.readouterr().err
+    # a corrupted latest IPF checkpoint: resumed from checkpoint.prev (one half-step back), with a warning
+    (tmp_path / "run" / "checkpoint" / "state.safetensors").write_bytes(b"garbage")
+    with caplog.at_level(logging.WARNING):
+        _train_module().main([str(recipe), "--output_dir", str(tmp_path / "run"), "--resume_from_checkpoint",
+                              "latest"])
+    assert "skipping unusable IPF checkpoint" in caplog.text and "resumed from the older" in caplog.text
+    assert load_file(str(tmp_path / "run" / "checkpoint" / "state.safetensors"))  # rewritten, valid again
+
+
+class LinearTask:
+    """A tiny step task (no data files): least squares on random batches."""
+
+    def __init__(self, seed=0):
+        torch.manual_seed(seed)
+        self.w = torch.nn.Linear(4, 1)
+        self.opt = torch.optim.Adam(self.w.parameters(), lr=0.05)
+        self.modules, self.optimizers = {"w": self.w}, {"w": self.opt}
+        self.generators = {"data": torch.Generator().manual_seed(seed)}
+
+    def step(self, step):
+        x = torch.randn(8, 4, generator=self.generators["data"])
+        loss = ((self.w(x).squeeze(-1) - x.sum(-1)) ** 2).mean()
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return {"loss": loss.item()}
+
+
+def _run(task, run_dir, **kw):
+    from accelerate import Accelerator
+
+    return run_steps(task, Accelerator(cpu=True), 30, str(run_dir), {"name": "lin", "seed": 0, "train": {}},
+                     checkpoint_every=10, log_every=10, **kw)
+
+
+def test_corrupt_latest_step_checkpoint_falls_back_to_the_previous(tmp_path, caplog):
+    full = LinearTask()
+    _run(full, tmp_path / "full")
+    _run(LinearTask(), tmp_path / "split", stop_at=20)
+    (tmp_path / "split" / "checkpoints" / "step-00000020" / "state.safetensors").write_bytes(b"\0" * 32)
+    resumed = LinearTask()
+    with caplog.at_level(logging.WARNING):
+        _run(resumed, tmp_path / "split", resume="latest")
+    assert "skipping unusable training checkpoint" in caplog.text and "step-00000010" in caplog.text
+    # resumed at step 10 and retrained 10..30: the same weights as the run never interrupted
+    assert all(torch.equal(a, b) for a, b in zip(full.w.state_dict().values(), resumed.w.state_dict().values()))
+
+
+def test_step_checkpoint_meta_is_validated_and_the_run_compared(tmp_path):
+    from d2e_zoo.checkpointing import CheckpointMismatchError
+
+    _run(LinearTask(), tmp_path, stop_at=10)
+    ckpt = latest_checkpoint(tmp_path)
+    meta = json.loads((ckpt / "meta.json").read_text())
+    for change, message in (({"step": None}, "has no 'step'"),
+                            ({"step": 999999}, "step 999999 is beyond the schedule's step count \\(30\\)"),
+                            ({"step": "ten"}, "'step' must be a count >= 0, got 'ten'")):
+        broken = {k: v for k, v in {**meta, **change}.items() if v is not None}
+        (ckpt / "meta.json").write_text(json.dumps(broken))
+        with pytest.raises(CheckpointError, match=message):
+            _run(LinearTask(), tmp_path, resume=str(ckpt))
+        with pytest.raises(CheckpointError, match="no usable training checkpoint"):  # the only one
+            _run(LinearTask(), tmp_path, resume="latest")
+    (ckpt / "meta.json").write_text(json.dumps({**meta, "recipe": {**meta["recipe"], "seed": 1}}))
+    with pytest.raises(CheckpointMismatchError, match="another run \\(seed: 1 -> 0\\).*--force"):
+        _run(LinearTask(), tmp_path, resume="latest")
+    _run(LinearTask(), tmp_path, resume="latest", force=True)
+    assert latest_checkpoint(tmp_path).name == "step-00000030"
+
+
+def test_bundle_overwrites_an_existing_bundled_model_only_with_force(tiny_classifier, tmp_path, monkeypatch,
+                                                                     capsys):
+    from d2e_zoo.zoo import paths
+
+    bundled = tmp_path / "bundled"
+    monkeypatch.setattr(paths, "bundled_dir", lambda: bundled)
+    dest = bundled / "tiny-classifier"
+    dest.mkdir(parents=True)
+    (dest / "shipped.txt").write_text("the shipped model")
+    train, run = _train_module(), tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        train.main([str(tiny_classifier), "--num_steps", "20", "--bundle", "--output_dir", str(run)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and str(dest) in err and "--force" in err
+    assert not run.exists() and (dest / "shipped.txt").read_text() == "the shipped model"  # nothing trained
+    train.main([str(tiny_classifier), "--num_steps", "20", "--bundle", "--force", "--output_dir", str(run)])
+    assert sorted(p.name for p in dest.iterdir()) == sorted(p.name for p in (run / "export").iterdir())
+    a, b = _weights(dest), _weights(run / "export")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_run_folder_safety(tiny_classifier, tmp_path, capsys, caplog):
+    """Unwritable folder, a live lock, a fresh run over old checkpoints and a resume with
+    another seed or step count all stop before training, naming the fix; --force resumes."""
+    import socket
+
+    train, run = _train_module(), tmp_path / "run"
+
+    def refused(*extra) -> str:
+        with pytest.raises(SystemExit) as exit_info:
+            train.main([str(tiny_classifier), "--output_dir", str(run), *extra])
+        assert exit_info.value.code == 2
+        return capsys.readouterr().err
+
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(SystemExit):
+        train.main([str(tiny_classifier), "--output_dir", str(tmp_path / "a-file" / "run")])
+    assert "cannot write to the output folder" in capsys.readouterr().err
+    train.main([str(tiny_classifier), "--output_dir", str(run), "--stop_at_step", "10"])
+    assert not (run / ".lock").exists()  # released at the end
+    assert "seed: 3 -> 4" in refused("--resume_from_checkpoint", "latest", "--seed", "4")
+    assert "train.num_steps: 30 -> 40" in refused("--resume_from_checkpoint", "latest", "--num_steps", "40")
+    assert "already holds checkpoints of an earlier run (step-00000010)" in refused()
+    (run / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    assert f"in use by process {os.getpid()}" in refused("--resume_from_checkpoint", "latest")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (run / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
+    with caplog.at_level(logging.WARNING):
+        train.main([str(tiny_classifier), "--output_dir", str(run), "--resume_from_checkpoint", "latest",
+                    "--seed", "4", "--force"])
+    assert "taking over the stale lock" in caplog.text and "forced" in caplog.text
+    assert latest_checkpoint(run).name == "step-00000030" and (run / "export").is_dir()

@@ -1,96 +1,99 @@
-"""Checkpoints: safetensors for every tensor, JSON for everything else. Nothing is pickled.
+"""IPF checkpoints: safetensors for every tensor, JSON for everything else. Nothing is pickled.
 
 Layout of a checkpoint folder::
 
-    config.json         {"method": ..., "config": {...}, "state": {...}, "optimizers": {...}}
+    config.json         {"method": ..., "config": {...}, "state": {...}, "run": {...}}
     state.safetensors   kernels, log Z, optimizer moments, replay buffers, RNG state
 
-Writes go to a temporary folder that replaces the old one only when complete, so an
-interrupted save never destroys the last good checkpoint.
+Writes go to a temporary folder that replaces the old one only when complete, and the
+replaced checkpoint is kept as ``<folder>.prev``: :func:`load_latest_checkpoint` falls back
+to it (with a warning) when the newest one is corrupted. ``run`` is the trainer's
+``run_info`` (e.g. the recipe that started the run), compared on resume.
+
+This module does not import the trainer (it works on any object with the trainer's
+``method``, ``config``, ``state``, ``run_info``, ``state_tensors`` and ``load_state_tensors``).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Optional
 
-import torch
-from safetensors.torch import load_file, save_file
+from ..checkpointing import (CheckpointError, CheckpointMismatchError, differences, load_first_valid,
+                             load_tensors, previous_folder, read_json, save_tensors, staged_folder, write_json)
+from .config import ConfigError, IPFConfig
+from .train_state import TrainState
 
-from .config import IPFConfig
-from .trainer import IPFTrainer, StepRecord, TrainState
+if TYPE_CHECKING:  # pragma: no cover
+    from .trainer import IPFTrainer
 
 STATE_FILE = "state.safetensors"
 CONFIG_FILE = "config.json"
 
-
-class CheckpointError(ValueError):
-    """A missing, corrupted or mismatched checkpoint."""
-
-
-def flatten_optimizer(prefix: str, optimizer: torch.optim.Optimizer) -> dict:
-    """Optimizer moments as ``{f"{prefix}.{param_index}.{field}": tensor}``."""
-    out = {}
-    for idx, st in optimizer.state_dict()["state"].items():
-        for name, value in st.items():
-            out[f"{prefix}.{idx}.{name}"] = torch.as_tensor(value).clone()
-    return out
+__all__ = ["CheckpointError", "CheckpointMismatchError", "load_checkpoint", "load_latest_checkpoint",
+           "read_checkpoint_meta", "save_checkpoint"]
 
 
-def unflatten_optimizer(optimizer: torch.optim.Optimizer, flat: dict):
-    """Inverse of :func:`flatten_optimizer` (param groups are kept as configured)."""
-    state: dict = {}
-    for key, value in flat.items():
-        idx, name = key.split(".", 1)
-        state.setdefault(int(idx), {})[name] = value
-    sd = optimizer.state_dict()
-    sd["state"] = state
-    optimizer.load_state_dict(sd)
+def save_checkpoint(trainer: "IPFTrainer", path: str | os.PathLike):
+    """Write ``trainer``'s full state to the folder ``path`` (atomically); the checkpoint it
+    replaces is kept as ``<path>.prev``."""
+    with staged_folder(path, keep_previous=True) as tmp:
+        save_tensors(trainer.state_tensors(), tmp / STATE_FILE)
+        write_json(tmp / CONFIG_FILE, {"method": trainer.method, "config": trainer.config.to_dict(),
+                                       "state": asdict(trainer.state), "run": getattr(trainer, "run_info", {})})
 
 
-def save_checkpoint(trainer: IPFTrainer, path: str):
-    """Write ``trainer``'s full state to the folder ``path`` (atomically)."""
-    tmp = f"{path}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    tensors = {k: v.contiguous() for k, v in trainer.state_tensors().items()}
-    save_file(tensors, os.path.join(tmp, STATE_FILE))
-    state = asdict(trainer.state)
-    meta = {"method": trainer.method, "config": trainer.config.to_dict(), "state": state}
-    with open(os.path.join(tmp, CONFIG_FILE), "w") as f:
-        json.dump(meta, f, indent=2)
-    old = f"{path}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if os.path.exists(path):
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
+def read_checkpoint_meta(path: str | os.PathLike) -> dict:
+    """The checkpoint's ``config.json``, checked for its required keys."""
+    if not os.path.isfile(os.path.join(path, CONFIG_FILE)) or not os.path.isfile(os.path.join(path, STATE_FILE)):
+        raise CheckpointError(f"no checkpoint at {str(path)!r}: expected {CONFIG_FILE} and {STATE_FILE}")
+    meta = read_json(Path(path) / CONFIG_FILE)
+    for key, kind in (("method", str), ("config", dict), ("state", dict)):
+        if not isinstance(meta.get(key), kind):
+            raise CheckpointError(f"corrupted {CONFIG_FILE} in {str(path)!r}: {key!r} is missing or not a "
+                                  f"{kind.__name__}")
+    if not isinstance(meta.get("run", {}), dict):
+        raise CheckpointError(f"corrupted {CONFIG_FILE} in {str(path)!r}: 'run' is not a dict")
+    return meta
 
 
-def read_checkpoint_meta(path: str) -> dict:
-    cfg = os.path.join(path, CONFIG_FILE)
-    if not os.path.isfile(cfg) or not os.path.isfile(os.path.join(path, STATE_FILE)):
-        raise CheckpointError(f"no checkpoint at {path!r}: expected {CONFIG_FILE} and {STATE_FILE}")
-    try:
-        with open(cfg) as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"corrupted {CONFIG_FILE} in {path!r}: {e}") from None
+def load_checkpoint(trainer: "IPFTrainer", path: str | os.PathLike, force: bool = False,
+                    ignore: Iterable[str] = ()) -> "IPFTrainer":
+    """Restore ``trainer`` in place from the folder ``path``.
 
-
-def load_checkpoint(trainer: IPFTrainer, path: str) -> IPFTrainer:
-    """Restore ``trainer`` in place from the folder ``path``; the config must match."""
+    The checkpoint's method and config (seed and schedule included) and its ``run`` info,
+    when saved, must equal the trainer's (keys in ``ignore`` aside), else
+    :class:`CheckpointMismatchError` lists the differences; ``force=True`` resumes anyway. Its state must lie within the
+    trainer's schedule in any case. Everything is validated before the trainer is touched."""
     meta = read_checkpoint_meta(path)
-    if meta["method"] != trainer.method or IPFConfig.from_dict(meta["config"]) != trainer.config:
-        raise CheckpointError(f"checkpoint at {path!r} was written by a different method or config")
+    where = f"checkpoint {str(path)!r}"
     try:
-        tensors = load_file(os.path.join(path, STATE_FILE))
-    except Exception as e:  # safetensors raises several types for bad files
-        raise CheckpointError(f"corrupted {STATE_FILE} in {path!r}: {e}") from None
-    trainer.load_state_tensors(tensors)
-    state = meta["state"]
-    state["history"] = [StepRecord(**r) for r in state["history"]]
-    trainer.state = TrainState(**state)
+        saved = IPFConfig.from_dict(meta["config"])
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{where}: invalid config: {e}") from None
+    diffs = ([f"method: {meta['method']!r} -> {trainer.method!r}"] if meta["method"] != trainer.method else [])
+    diffs += differences(saved.to_dict(), trainer.config.to_dict(), ignore)
+    if "run" in meta:  # checkpoints written before run info was saved are compared by config alone
+        diffs += differences(meta["run"], getattr(trainer, "run_info", {}), ignore, "run.")
+    if diffs and not force:
+        raise CheckpointMismatchError(f"{where} was written by a different method or config ("
+                                      + "; ".join(diffs) + "); pass force=True (--force) to resume it anyway")
+    state = TrainState.from_dict(meta["state"], trainer.config.ipf_iterations, where)
+    tensors = load_tensors(Path(path) / STATE_FILE)
+    try:
+        trainer.load_state_tensors(tensors)
+    except (KeyError, RuntimeError, ValueError) as e:
+        raise CheckpointError(f"{where} does not fit this trainer's networks: {e}") from None
+    trainer.state = state
     return trainer
+
+
+def load_latest_checkpoint(trainer: "IPFTrainer", path: str | os.PathLike, force: bool = False,
+                           ignore: Iterable[str] = ()) -> Optional[Path]:
+    """Restore from ``path``, or from ``<path>.prev`` with a warning when ``path`` is missing
+    or corrupted. Returns the folder used, or None when neither exists."""
+    candidates = [p for p in (Path(path), previous_folder(path)) if p.exists()]
+    used, _ = load_first_valid(candidates, lambda p: load_checkpoint(trainer, p, force, ignore), "IPF checkpoint")
+    return used

@@ -18,28 +18,32 @@ trained (trajectory balance with learned log Z, log-variance, or on-policy rever
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
-import time
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional
 
 import torch
-from tqdm.auto import tqdm
 
+from ..checkpointing import flatten_optimizer, unflatten_optimizer
 from ..dynamics import GaussianKernel, ReferenceKernel, ReferenceProcess, TimeGrid, simulate, transition_log_probs
 from ..endpoints.base import Endpoint
 from ..exploration.langevin import LangevinSampler
 from ..exploration.replay_buffer import ReplayBuffer
 from ..objectives import (grouped_log_variance_loss, log_variance_loss, maximum_likelihood_loss,
                           reverse_kl_loss, trajectory_balance_loss)
+from ..run_folder import check_writable
+from ..step_loop import LoopResult, NonFiniteLossError, TimeBudget, run_loop
+from .checkpoint import save_checkpoint
 from .config import METHODS, ConfigError, IPFConfig
+from .train_state import StepRecord, TrainState
 
 logger = logging.getLogger(__name__)
 
+LOG_EVERY = 50  # steps per loss-history record
 
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss; the last good state has been restored."""
+__all__ = ["IPFTrainer", "NonFiniteLossError", "StepRecord", "TrainState", "check_method", "infer_method"]
 
 
 def infer_method(source: Endpoint, target: Endpoint) -> str:
@@ -67,29 +71,6 @@ def check_method(method: str, source: Endpoint, target: Endpoint):
         if not ok:
             raise ConfigError(f"method {method!r} needs the {'source' if end is source else 'target'} end "
                               f"{end.name!r} to offer {need}; it offers {end!r}")
-
-
-@dataclass
-class StepRecord:
-    """One logged training step."""
-
-    iteration: int
-    phase: str
-    step: int
-    loss: float
-    seconds: float
-
-
-@dataclass
-class TrainState:
-    """Counters that locate training between half-steps (checkpointed)."""
-
-    iteration: int = 0
-    phase: str = "backward"  # the next half-step to run
-    forward_steps_done: int = 0
-    backward_steps_done: int = 0
-    seconds: float = 0.0
-    history: list = field(default_factory=list)
 
 
 class IPFTrainer:
@@ -134,7 +115,7 @@ class IPFTrainer:
                         for name, end in (("source", source), ("target", target))
                         if (end.has_density and not end.has_samples) or (name == "target" and method == "sampler")}
         self.state = TrainState()
-        self._budget: Optional[float] = None  # the current train() call's time budget
+        self.run_info: dict = {}  # JSON description of the run (e.g. its recipe), saved with checkpoints
         # trajectories of the kernel that is frozen during the current half-step, simulated
         # in blocks (see _frozen_trajectories); emptied whenever that kernel or a buffer changes
         self._pools: dict = {}
@@ -145,28 +126,33 @@ class IPFTrainer:
     # ------------------------------------------------------------------ public API --
     def train(self, max_seconds: Optional[float] = None, checkpoint_dir: Optional[str] = None,
               progress: bool = False, callback: Optional[Callable[["IPFTrainer"], None]] = None) -> TrainState:
-        """Run (or resume) the IPF schedule until done or ``max_seconds`` of training have
-        passed. After every completed half-step a checkpoint is written when
-        ``checkpoint_dir`` is given and ``callback(trainer)`` is called. A non-finite loss
-        restores the last completed half-step's state and raises :class:`NonFiniteLossError`."""
-        from .checkpoint import save_checkpoint
-
+        """Run (or resume) the IPF schedule until done, or until ``max_seconds`` of training
+        (counted across resumes) have passed: the budget only stops training early, between
+        or inside half-steps, and never changes the schedule. After every completed half-step
+        a checkpoint is written when ``checkpoint_dir`` is given (its folder is checked to be
+        writable before the first step) and ``callback(trainer)`` is called. A non-finite
+        loss restores the last completed half-step's state and raises
+        :class:`NonFiniteLossError`."""
         c, st = self.config, self.state
-        self._budget = max_seconds
-        clock_start = time.perf_counter() - st.seconds
+        budget = TimeBudget(max_seconds, already=st.seconds)
+        if checkpoint_dir:
+            check_writable(Path(checkpoint_dir).resolve().parent)
         good = self._snapshot()
         while st.iteration < c.ipf_iterations:
             phase = st.phase
             if phase == "backward" and self.method == "sampler":
                 st.phase = "forward"
                 continue
-            loss = self._run_half_step(phase, clock_start, max_seconds, progress, good, checkpoint_dir)
-            if loss is None:
-                logger.info("time budget of %.0f s reached in IPF iteration %d (%s)", max_seconds,
-                            st.iteration + 1, phase)
+            if budget.exhausted():
+                self._log_budget_stop(budget, f"before IPF iteration {st.iteration + 1} ({phase})")
+                break
+            result = self._run_half_step(phase, budget, progress, good, checkpoint_dir)
+            if result.stopped_early:
+                self._log_budget_stop(budget, f"inside IPF iteration {st.iteration + 1} ({phase}); that "
+                                              "half-step is not checkpointed")
                 break
             logger.info("IPF iteration %d %s half-step done, loss %.4g, %.1f s", st.iteration + 1, phase,
-                        loss, st.seconds)
+                        result.last["loss"], st.seconds)
             if phase == "backward":
                 st.phase = "forward"
             else:
@@ -178,47 +164,51 @@ class IPFTrainer:
                 callback(self)
         return st
 
-    def _run_half_step(self, phase, clock_start, max_seconds, progress, good, checkpoint_dir) -> Optional[float]:
-        """All gradient steps of one half-step; returns the last loss, or None when the time
-        budget ran out first."""
+    def _log_budget_stop(self, budget: TimeBudget, where: str):
+        logger.warning("time budget of %.4g s used up %s: training stopped early at %.0f%% of the schedule "
+                       "(%d of %d IPF iterations done)", budget.max_seconds, where, 100 * self.progress,
+                       self.state.iteration, self.config.ipf_iterations)
+
+    def _run_half_step(self, phase: str, budget: TimeBudget, progress: bool, good,
+                       checkpoint_dir: Optional[str]) -> LoopResult:
+        """All gradient steps of one half-step, driven by :func:`~d2e_zoo.step_loop.run_loop`."""
         c, st = self.config, self.state
         n_steps = c.backward_steps if phase == "backward" else c.forward_steps
-        bar = tqdm(range(n_steps), desc=f"IPF {st.iteration + 1}/{c.ipf_iterations} {phase}",
-                   disable=not progress, leave=False)
+        iteration = st.iteration
         self._begin_half_step(phase)
-        loss = float("nan")
-        for step in bar:
-            loss = self._train_step(phase)
-            if not math.isfinite(loss):
-                self._restore(good)
-                raise NonFiniteLossError(
-                    f"non-finite loss ({loss}) at IPF iteration {st.iteration + 1}, {phase} step {step + 1}; "
-                    "training stopped and the last good state was restored"
-                    + (f" (also on disk in {checkpoint_dir})" if checkpoint_dir else ""))
+
+        def after_step(step: int, metrics: dict):
             if phase == "forward":
                 st.forward_steps_done += 1
                 if c.buffer_refresh_every and (step + 1) % c.buffer_refresh_every == 0:
                     self._refresh_buffers()
             else:
                 st.backward_steps_done += 1
-            st.seconds = time.perf_counter() - clock_start
-            if step % 50 == 0:
-                st.history.append(StepRecord(st.iteration, phase, step, loss, st.seconds))
-                bar.set_postfix(loss=f"{loss:.4g}")
-            if max_seconds is not None and st.seconds >= max_seconds:
-                return None
-        return loss
+            st.seconds = budget.elapsed()
+
+        def record(done: int, means: dict):
+            st.history.append(StepRecord(iteration, phase, done, means["loss"], st.seconds))
+
+        recovery = "the last good state was restored" + (f" (also on disk in {checkpoint_dir})"
+                                                         if checkpoint_dir else "")
+        return run_loop(lambda step: self._train_step(phase), 0, n_steps, progress=progress, leave=False,
+                        desc=f"IPF {iteration + 1}/{c.ipf_iterations} {phase}", budget=budget,
+                        after_step=after_step, log_every=LOG_EVERY, on_log=record,
+                        where=lambda step: f"IPF iteration {iteration + 1}, {phase} step {step + 1}",
+                        on_non_finite=lambda step: self._restore(good), recovery=recovery)
 
     @property
     def progress(self) -> float:
-        """Fraction of the schedule done, in [0, 1] (drives the annealing): by IPF
-        iterations, or by the time budget when one is set and runs out first."""
+        """Fraction of the schedule done, in [0, 1] (drives the annealing): a function of
+        the completed half-steps only, ``(iteration + 0.5 [phase is forward]) / (I - 1)``,
+        never of the time spent, so a seed gives the same model on any machine."""
         c, st = self.config, self.state
-        done = min(1.0, (st.iteration + (st.phase == "forward") * 0.5) / max(c.ipf_iterations - 1, 1))
-        return max(done, min(1.0, st.seconds / self._budget)) if self._budget else done
+        return min(1.0, (st.iteration + (st.phase == "forward") * 0.5) / max(c.ipf_iterations - 1, 1))
 
     @property
     def off_policy_fraction(self) -> float:
+        """Off-policy share of start points, linear in :attr:`progress` from
+        ``off_policy_start`` to ``off_policy_end``."""
         c = self.config
         return c.off_policy_start + (c.off_policy_end - c.off_policy_start) * self.progress
 
@@ -387,8 +377,6 @@ class IPFTrainer:
     # ------------------------------------------------------------- state handling --
     def state_tensors(self) -> dict:
         """All learned and stochastic state as a flat dict of tensors (for safetensors)."""
-        from .checkpoint import flatten_optimizer
-
         out = {f"forward.{k}": v for k, v in self.forward.state_dict().items()}
         out.update({f"backward.{k}": v for k, v in self.backward.state_dict().items()})
         out["log_z"] = self.log_z.detach().clone()
@@ -401,8 +389,6 @@ class IPFTrainer:
         return out
 
     def load_state_tensors(self, tensors: dict):
-        from .checkpoint import unflatten_optimizer
-
         def sub(prefix):
             return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
@@ -420,8 +406,6 @@ class IPFTrainer:
         self.generator.set_state(tensors["generator"])
 
     def _snapshot(self):
-        import copy
-
         return {k: v.clone() for k, v in self.state_tensors().items()}, copy.deepcopy(self.state)
 
     def _restore(self, good):

@@ -23,13 +23,14 @@ from ..endpoints.base import EndpointError
 from ..energies import (DEFAULT_NEGATION_WEIGHT, DEFAULT_TEMPERATURE, ClassifierPosterior, ExpressionPosterior,
                         parse_expression)
 from ..energies.expression import exact_classes
-from ..ipf.checkpoint import load_checkpoint
+from ..ipf.checkpoint import load_checkpoint, load_latest_checkpoint
 from ..ipf.trainer import IPFTrainer
 from ..models import BridgeDriftModel
 from ..pipelines import BridgeScheduler, D2EBridgePipeline
 from .build import write_training_info
 from .loop import average_gradients
 from .recipe import Recipe, as_recipe
+from .state import BRIDGE_CHECKPOINT, RUN_ONLY_KEYS, recipe_as_dict
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def save_bridge(pipe: D2EBridgePipeline, out_dir: Path, shared: bool = True):
             shutil.rmtree(out_dir / name, ignore_errors=True)
 
 
-def run_bridge_recipe(recipe: Recipe | dict, accelerator, run_dir: Path, resume=None) -> dict:
+def run_bridge_recipe(recipe: Recipe | dict, accelerator, run_dir: Path, resume=None, force: bool = False) -> dict:
     from ..zoo.loading import load_component
 
     recipe = as_recipe(recipe)
@@ -101,15 +102,19 @@ def run_bridge_recipe(recipe: Recipe | dict, accelerator, run_dir: Path, resume=
     if accelerator.num_processes > 1:
         trainer.grad_hook = lambda params: average_gradients(accelerator, params)
         trainer.generator.manual_seed(config.seed + 1000 * accelerator.process_index)
-    ckpt = run_dir / "checkpoint"
+    ckpt = run_dir / BRIDGE_CHECKPOINT
+    trainer.run_info = {"recipe": recipe_as_dict(recipe)}  # saved with each checkpoint, compared on resume
     if resume:
-        path = ckpt if resume == "latest" else Path(resume)
-        if path.is_dir():
-            load_checkpoint(trainer, str(path))
+        if resume == "latest":  # falls back to checkpoint.prev when the newest is corrupted
+            path = load_latest_checkpoint(trainer, ckpt, force, RUN_ONLY_KEYS)
+        else:
+            path = Path(resume)
+            load_checkpoint(trainer, path, force, RUN_ONLY_KEYS)
+        if path is not None:
             logger.info("resumed bridge %s from %s (IPF iteration %d)", recipe.name, path,
                         trainer.state.iteration)
         else:
-            logger.info("no checkpoint at %s: starting from scratch", path)
+            logger.info("no checkpoint at %s: starting from scratch", ckpt)
 
     def log(tr: IPFTrainer):
         last = tr.state.history[-1] if tr.state.history else None

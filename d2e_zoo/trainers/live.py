@@ -1,9 +1,9 @@
 """Train a bridge for a new target in minutes, and cache it (the app's "train a bridge" button).
 
 The schedule is the one the zoo's bridges of the same prior were trained with (read from the
-bundled ``training.json``), shortened (``LIVE_SCHEDULE``) and capped by a wall-clock budget;
-the time budget also drives the off-policy annealing, so a run cut short still ends with the
-late-schedule settings. The trained pipeline is written to the cache folder
+bundled ``training.json``), shortened (``LIVE_SCHEDULE``) and capped by a wall-clock budget
+that only stops training early: the off-policy annealing follows the IPF iterations done, so
+one seed gives one bridge on any machine. The trained pipeline is written to the cache folder
 (``$D2E_ZOO_CACHE`` or ``~/.cache/d2e_zoo``, under ``live-bridges/<key>``) with
 ``save_pretrained`` (safetensors), without the shared generator and classifier, and later
 requests for the same prior, target, temperature and negation weight load it from there.

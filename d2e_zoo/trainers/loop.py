@@ -1,9 +1,9 @@
-"""The step loop shared by the zoo's trainers (classifier, judge, GAN, VAE).
+"""The zoo's step-based trainers (classifier, judge, GAN, VAE) on the package's one loop.
 
-A *task* owns its models, optimizers and data; :func:`run_steps` drives it: resume from the
-latest checkpoint, one gradient step at a time with a progress bar, metrics to ``logging``
-(and to Accelerate trackers when configured), periodic safetensors checkpoints, and a hard
-stop on a non-finite loss that keeps the last good checkpoint on disk.
+A *task* owns its models, optimizers and data; :func:`run_steps` resumes it from a
+checkpoint and drives it with :func:`d2e_zoo.step_loop.run_loop` (progress bar, metrics to
+``logging`` and to Accelerate trackers, periodic safetensors checkpoints, and a hard stop on a
+non-finite loss that keeps the last good checkpoint on disk).
 
 With several processes each process draws its own batches (seeded by rank) and gradients
 are averaged across processes by :func:`average_gradients` before every optimizer step.
@@ -12,19 +12,17 @@ are averaged across processes by :func:`average_gradients` before every optimize
 from __future__ import annotations
 
 import logging
-import math
 from typing import Iterable, Optional, Protocol
 
 import torch
-from tqdm.auto import tqdm
 
-from .state import latest_checkpoint, load_training_state, save_training_state
+from ..step_loop import NonFiniteLossError, run_loop
+from .state import recipe_as_dict, resume_training_state, save_training_state
 
 logger = logging.getLogger(__name__)
 
-
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; training stopped, the last good checkpoint is kept."""
+__all__ = ["NonFiniteLossError", "StepTask", "average_gradients", "batch_indices", "check_in_sync",
+           "random_shift", "run_steps"]
 
 
 class StepTask(Protocol):
@@ -59,45 +57,39 @@ def check_in_sync(accelerator, modules: dict):
 
 def run_steps(task: StepTask, accelerator, num_steps: int, run_dir: str, recipe: dict,
               resume: Optional[str] = None, checkpoint_every: int = 1000, log_every: int = 100,
-              stop_at: Optional[int] = None) -> dict:
-    """Run ``task`` up to ``num_steps`` steps; ``resume`` is None, ``"latest"`` or a folder.
+              stop_at: Optional[int] = None, force: bool = False) -> dict:
+    """Run ``task`` up to ``num_steps`` steps; ``resume`` is None, ``"latest"`` or a folder
+    (a checkpoint of another seed, step count or recipe is refused unless ``force``).
     ``stop_at`` ends this call early (with a checkpoint) without changing the schedule, as an
     interruption would. Returns the last logged metrics."""
     start = 0
     if resume:
-        path = latest_checkpoint(run_dir) if resume == "latest" else resume
+        path, start = resume_training_state(run_dir, resume, task.modules, task.optimizers, task.generators,
+                                            num_steps, recipe, force)
         if path is None:
             logger.info("no checkpoint under %s: starting from scratch", run_dir)
         else:
-            start = load_training_state(path, task.modules, task.optimizers, task.generators)["step"]
             logger.info("resumed from %s at step %d", path, start)
     main = accelerator.is_main_process
+    meta = {"recipe": recipe_as_dict(recipe)}
     end = num_steps if stop_at is None else min(stop_at, num_steps)
-    bar = tqdm(range(start, end), initial=start, total=num_steps, desc=recipe.get("name", "train"),
-               disable=not main)
     metrics: dict = {}
-    running: dict = {}
-    for step in bar:
-        out = task.step(step)
-        if not all(math.isfinite(v) for v in out.values()):
-            raise NonFiniteLossError(
-                f"non-finite metric at step {step + 1}: {out}; training stopped, the last good checkpoint "
-                f"under {run_dir}/checkpoints is kept")
-        for k, v in out.items():
-            running[k] = running.get(k, 0.0) + v
-        done = step + 1
-        if done % log_every == 0 or done == num_steps:
-            n = log_every if done % log_every == 0 else done % log_every
-            metrics = {k: v / n for k, v in running.items()}
-            running = {}
-            bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items()})
-            logger.info("step %d: %s", done, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
-            accelerator.log(metrics, step=done)
-        if main and (done % checkpoint_every == 0 or done in (num_steps, end)):
-            save_training_state(run_dir, done, task.modules, task.optimizers, task.generators,
-                                {"recipe": recipe})
+
+    def log(done: int, means: dict):
+        metrics.clear()
+        metrics.update(means)
+        logger.info("step %d: %s", done, ", ".join(f"{k}={v:.4g}" for k, v in means.items()))
+        accelerator.log(means, step=done)
+
+    def checkpoint(done: int):
+        if main:
+            save_training_state(run_dir, done, task.modules, task.optimizers, task.generators, meta)
         if done % checkpoint_every == 0:
             accelerator.wait_for_everyone()
+
+    run_loop(task.step, start, end, total=num_steps, desc=recipe.get("name", "train"), progress=main,
+             log_every=log_every, on_log=log, checkpoint_every=checkpoint_every, on_checkpoint=checkpoint,
+             recovery=f"the last good checkpoint under {run_dir}/checkpoints is kept")
     check_in_sync(accelerator, task.modules)
     return metrics
 
