@@ -202,7 +202,8 @@ def test_the_train_command_refuses_a_bad_recipe_with_a_message(tmp_path, capsys)
     with pytest.raises(SystemExit) as e:
         train.main([str(bad), "--output_dir", str(tmp_path / "run")])
     assert e.value.code == 2
-    assert re.search(r"train.py: error: recipe .*bad.toml' \[train\]: lr must be finite and > 0", capsys.readouterr().err)
+    message = capsys.readouterr().err
+    assert re.search(r"train.py: error: recipe .*bad.toml' \[train\]: lr must be finite and > 0", message)
     assert not (tmp_path / "run").exists()  # refused before any work
     with pytest.raises(SystemExit) as e:
         train.parse_args(["--help"])

@@ -59,9 +59,9 @@ def _positive_seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="training/train.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=textwrap.fill(f"recipes: {', '.join(available_recipes())}", 100,
-                                                     break_on_hyphens=False))
+    recipes = textwrap.fill(f"recipes: {', '.join(available_recipes())}", 100, break_on_hyphens=False)
+    p = argparse.ArgumentParser(prog="training/train.py", description=__doc__, epilog=recipes,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipe", help="recipe name (listed below) or path to a .toml file")
     p.add_argument("--output_dir", default=None, help="run folder (default: runs/<name>)")
     p.add_argument("--resume_from_checkpoint", default=None,
