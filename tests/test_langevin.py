@@ -20,10 +20,10 @@ def pooled_snapshots(sampler_cfg, burn_in, n_snap, gap, seed, x0=None):
     """Run a burn-in, then collect ``n_snap`` snapshots ``gap`` steps apart; (n_snap*N, 2)."""
     g = torch.Generator().manual_seed(seed)
     x = torch.zeros(N_CHAINS, 2) if x0 is None else x0
-    x = LangevinSampler(n_steps=burn_in, **sampler_cfg).run(x, gauss_log_prob, generator=g).samples
+    x = LangevinSampler(num_steps=burn_in, **sampler_cfg).run(x, gauss_log_prob, generator=g).samples
     snaps = [x]
     for _ in range(n_snap - 1):
-        x = LangevinSampler(n_steps=gap, **sampler_cfg).run(x, gauss_log_prob, generator=g).samples
+        x = LangevinSampler(num_steps=gap, **sampler_cfg).run(x, gauss_log_prob, generator=g).samples
         snaps.append(x)
     return torch.cat(snaps)
 
@@ -74,7 +74,7 @@ def test_ula_step_temperature_matches_ar1_variance():
 @pytest.mark.parametrize("adapt,init_step", [("per_chain", 1e-3), ("global", 10.0)])
 def test_mala_adaptation_reaches_target_acceptance(adapt, init_step):
     g = torch.Generator().manual_seed(4)
-    sampler = LangevinSampler(method="mala", step_size=init_step, n_steps=600, adapt=adapt)
+    sampler = LangevinSampler(method="mala", step_size=init_step, num_steps=600, adapt=adapt)
     res = sampler.run(torch.zeros(N_CHAINS, 2), gauss_log_prob, generator=g)
     assert isinstance(res, LangevinResult)
     late = float(res.acceptance_trace[-200:].mean())
@@ -88,7 +88,7 @@ def test_mala_adaptation_reaches_target_acceptance(adapt, init_step):
 
 
 def test_schedules_hit_their_end_points():
-    s = LangevinSampler(method="ula", step_size=0.1, step_size_final=1e-3, n_steps=50,
+    s = LangevinSampler(method="ula", step_size=0.1, step_size_final=1e-3, num_steps=50,
                         temperature_init=10.0)
     h, t = s.step_size_schedule(), s.temperature_schedule()
     assert h.shape == t.shape == (50,)
@@ -105,7 +105,7 @@ def test_schedules_hit_their_end_points():
 
 def test_annealed_tempering_ends_on_the_target():
     g = torch.Generator().manual_seed(5)
-    s = LangevinSampler(method="mala", step_size=0.5, n_steps=400, adapt="global", temperature_init=10.0)
+    s = LangevinSampler(method="mala", step_size=0.5, num_steps=400, adapt="global", temperature_init=10.0)
     x0 = torch.randn(N_CHAINS, 2, generator=g) * 5.0
     res = s.run(x0, gauss_log_prob, generator=g)
     assert_moments(res.samples, M, S**2, n_sd=5.0)
@@ -156,7 +156,7 @@ def test_non_finite_log_prob_raises(value):
         with pytest.raises(ValueError, match="non-finite"):
             fn(x, log_prob, 0.1)
     with pytest.raises(ValueError, match="non-finite"):
-        LangevinSampler(method="mala", n_steps=5).run(x, log_prob)
+        LangevinSampler(method="mala", num_steps=5).run(x, log_prob)
 
 
 def test_non_finite_gradient_raises():
@@ -176,7 +176,7 @@ def test_wrong_shapes_and_config_raise():
         ula_step(torch.zeros(4, 2), gauss_log_prob, 0.1, temperature=0.0)
     with pytest.raises(ValueError, match="method"):
         LangevinSampler(method="hmc")
-    with pytest.raises(ValueError, match="n_steps"):
-        LangevinSampler(n_steps=0)
+    with pytest.raises(ValueError, match="num_steps"):
+        LangevinSampler(num_steps=0)
     with pytest.raises(ValueError, match="target_accept"):
         LangevinSampler(target_accept=1.0)

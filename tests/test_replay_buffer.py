@@ -81,7 +81,7 @@ def test_refresh_moves_states_towards_target():
     buf = ReplayBuffer(capacity=2000, dim=2)
     start = torch.full((2000, 2), 6.0)
     buf.add(start, log_prob(start))
-    sampler = LangevinSampler(method="mala", step_size=0.5, n_steps=200)
+    sampler = LangevinSampler(method="mala", step_size=0.5, num_steps=200)
     res = buf.refresh(log_prob, sampler, generator=g)
     assert len(buf) == 2000
     x = buf.states

@@ -76,13 +76,13 @@ def test_hutchinson_laplacian_is_unbiased_and_exact_mode_is_exact():
 def test_mala_and_ula_via_sample_reach_the_gaussian_moments():
     g = torch.Generator().manual_seed(3)
     x0 = 3.0 * torch.randn(4000, 4, generator=g) + 1.0
-    mala = sample(gauss_lp, x0=x0, method="mala", stop="steps", n_steps=400, step_size=0.1, generator=g)
+    mala = sample(gauss_lp, x0=x0, method="mala", stop="steps", num_steps=400, step_size=0.1, generator=g)
     assert 0.4 < mala.acceptance_rate < 0.8  # adapted towards 0.574
     assert torch.allclose(mala.samples.mean(0), torch.zeros(4), atol=4 * float(SIG.max()) / math.sqrt(4000))
     assert torch.allclose(mala.samples.var(0) / SIG**2, torch.ones(4), atol=0.1)
     assert mala.diagnostic.settled and mala.diagnostic.mixed
     h = 0.01
-    ula = sample(gauss_lp, x0=x0, method="ula", stop="steps", n_steps=1500, step_size=h, generator=g)
+    ula = sample(gauss_lp, x0=x0, method="ula", stop="steps", num_steps=1500, step_size=h, generator=g)
     var_ula = SIG**2 / (1 - h / (2 * SIG**2))  # ULA's stationary variance on a Gaussian
     assert torch.allclose(ula.samples.var(0) / var_ula, torch.ones(4), atol=0.1)
 
@@ -146,7 +146,7 @@ def test_diagnostics_tell_mixed_from_stuck_chains():
 
 
 def test_energy_endpoint_starts_from_its_dimension():
-    res = sample(Gaussian(dim=2, std=0.7), num_samples=100, n_steps=5, generator=torch.Generator().manual_seed(0))
+    res = sample(Gaussian(dim=2, std=0.7), num_samples=100, num_steps=5, generator=torch.Generator().manual_seed(0))
     assert res.samples.shape == (100, 2)
 
 
@@ -157,7 +157,7 @@ def test_energy_endpoint_starts_from_its_dimension():
     (dict(method="hmc"), "unknown method 'hmc'; valid: mala, ula, flow"),
     (dict(method="flow", stop="settled"), "does not apply to flow; valid: r_t, steps"),
     (dict(stop="log-sobolev"), "needs kl0"),
-    (dict(n_steps=0), "n_steps must be an integer >= 1"),
+    (dict(num_steps=0), "num_steps must be an integer >= 1"),
     (dict(stop="forever"), "unknown stopping rule 'forever'; valid for mala: steps, settled, log-sobolev"),
     (dict(min_steps=2), "min_steps must be an integer >= 4"),
     (dict(check_every=0), "check_every must be an integer >= 1"),
@@ -181,7 +181,7 @@ def test_non_finite_energy_is_refused(method):
         return torch.where(x[:, 0] > 0.5, torch.full_like(out, float("nan")), out)
 
     with pytest.raises(ValueError, match="non-finite"):
-        sample(lp, x0=torch.linspace(0, 1, 10).unsqueeze(1).repeat(1, 4), method=method, n_steps=3, step_size=0.01)
+        sample(lp, x0=torch.linspace(0, 1, 10).unsqueeze(1).repeat(1, 4), method=method, num_steps=3, step_size=0.01)
 
 
 def test_relaxation_rate_of_a_gaussian_is_its_log_sobolev_constant():
@@ -190,7 +190,7 @@ def test_relaxation_rate_of_a_gaussian_is_its_log_sobolev_constant():
     sigma, h = 0.5, 0.002
     g = torch.Generator().manual_seed(7)
     res = sample(lambda x: -0.5 * (x**2).sum(1) / sigma**2, x0=2 * torch.randn(4000, 3, generator=g) + 1,
-                 method="ula", n_steps=600, step_size=h, generator=g)
+                 method="ula", num_steps=600, step_size=h, generator=g)
     est = relaxation_constant(torch.arange(1, 601) * h, res.diagnostic.energy_mean, res.diagnostic.energy_std, 4000)
     assert est.valid and est.constant == pytest.approx(1 / sigma**2, rel=0.1)
 
@@ -255,10 +255,10 @@ def test_stop_rule_registry_names_every_rule_once_with_the_default_first():
                           "flow": ("r_t", "steps")}
     for name, rule in STOP_RULE_TYPES.items():
         assert rule.name == name and issubclass(rule, StopRule) and rule.methods
-    settings = StopSettings(n_steps=7, max_steps=90)
+    settings = StopSettings(num_steps=7, max_steps=90)
     assert make_stop_rule(None, "flow", settings).name == "r_t"
     assert make_stop_rule(None, "ula", settings).name == "steps"
-    assert make_stop_rule("steps", "mala", settings).budget == 7  # "steps" runs n_steps, the others are capped
+    assert make_stop_rule("steps", "mala", settings).budget == 7  # "steps" runs num_steps, the others are capped
     assert make_stop_rule("settled", "mala", settings).budget == 90
     with pytest.raises(ValueError, match="unknown method 'hmc'; valid: mala, ula, flow"):
         make_stop_rule(None, "hmc", settings)
@@ -267,7 +267,7 @@ def test_stop_rule_registry_names_every_rule_once_with_the_default_first():
 def test_each_rule_stops_where_it_says():
     g = torch.Generator().manual_seed(10)
     x0 = 3.0 * torch.randn(500, 4, generator=g)
-    fixed = sample(gauss_lp, x0=x0, method="mala", stop="steps", n_steps=120, step_size=0.1, generator=g)
+    fixed = sample(gauss_lp, x0=x0, method="mala", stop="steps", num_steps=120, step_size=0.1, generator=g)
     assert fixed.steps == 120 and fixed.diagnostic.settled_step is not None  # settled, but ran on
     settled = sample(gauss_lp, x0=x0, method="mala", stop="settled", step_size=0.1, max_steps=500, generator=g)
     assert settled.steps == settled.diagnostic.settled_step < 500  # stopped at the first settled check
@@ -279,7 +279,7 @@ def test_each_rule_stops_where_it_says():
 
 
 def test_runs_shorter_than_the_settling_window_still_report_a_diagnostic():
-    res = sample(gauss_lp, x0=torch.randn(50, 4), method="ula", n_steps=3, max_steps=3, step_size=0.01)
+    res = sample(gauss_lp, x0=torch.randn(50, 4), method="ula", num_steps=3, max_steps=3, step_size=0.01)
     assert res.steps == 3 and not res.diagnostic.settled  # too short to judge: not settled, and no error
 
 
@@ -361,7 +361,7 @@ RECORDED = {
 }
 
 RUNS = {
-    "mala-steps": lambda: sample(gauss_lp, x0=2 * torch.randn(200, 4, generator=_gen(1)), method="mala", n_steps=60,
+    "mala-steps": lambda: sample(gauss_lp, x0=2 * torch.randn(200, 4, generator=_gen(1)), method="mala", num_steps=60,
                                  step_size=0.1, record_every=25, generator=_gen(2)),
     "ula-settled": lambda: sample(double_well, x0=1.5 * torch.randn(300, 2, generator=_gen(3)), method="ula",
                                   stop="settled", max_steps=400, step_size=0.01, check_every=10, min_steps=20,
@@ -381,7 +381,7 @@ RUNS = {
     "flow-rt": lambda: sample(gauss_lp, x0=3 * torch.randn(300, 4, generator=_gen(10)), method="flow",
                               step_size=0.01, generator=_gen(11)),
     "flow-steps": lambda: sample(gauss_lp, x0=3 * torch.randn(300, 4, generator=_gen(10)), method="flow",
-                                 stop="steps", n_steps=30, step_size=0.01, generator=_gen(11)),
+                                 stop="steps", num_steps=30, step_size=0.01, generator=_gen(11)),
 }
 
 

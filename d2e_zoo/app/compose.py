@@ -141,7 +141,7 @@ def _run_mala(prior, tree, weight, n, seed, mala_steps, progress: Progress):
     energy = ExpressionPosterior(generator, get_model(CLASSIFIER), tree, TEMPERATURE, weight)
     report_progress(progress, 0.1, f"MALA: {mala_steps} steps on {n} chains")
     g = torch.Generator().manual_seed(seed)
-    res = sample(energy, num_samples=n, method="mala", n_steps=mala_steps, step_size=MALA_STEP_SIZE,
+    res = sample(energy, num_samples=n, method="mala", num_steps=mala_steps, step_size=MALA_STEP_SIZE,
                  record_every=max(1, mala_steps // FRAMES), check_every=max(5, mala_steps // 20),
                  min_steps=min(50, mala_steps), generator=g)
     diag = res.diagnostic

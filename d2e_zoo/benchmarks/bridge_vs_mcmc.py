@@ -197,7 +197,7 @@ def compare(name: str, num_samples: int = 2000, mala_steps: Sequence[int] = DEFA
                  "class_mix": mix, "acceptance": acceptance, "settled": None, "rhat": None, "drift_z": None})
 
     # MALA from N(0, I): warm-up (autograd, allocator), then fixed lengths and the settled rule
-    sample(energy, num_samples=16, method="mala", n_steps=2, step_size=step_size,
+    sample(energy, num_samples=16, method="mala", num_steps=2, step_size=step_size,
            generator=torch.Generator().manual_seed(seed))
     runs = [(f"MALA K={k}", "steps", int(k)) for k in mala_steps]
     runs.append((f"MALA settled (max {settled_max_steps})", "settled", int(settled_max_steps)))
@@ -208,7 +208,7 @@ def compare(name: str, num_samples: int = 2000, mala_steps: Sequence[int] = DEFA
         logger.info("%s: %s, %d chains", name, label, num_samples)
         g = torch.Generator().manual_seed(seed + 100 + i)
         t0 = time.perf_counter()
-        res = sample(energy, num_samples=num_samples, method="mala", stop=stop, n_steps=k, max_steps=k,
+        res = sample(energy, num_samples=num_samples, method="mala", stop=stop, num_steps=k, max_steps=k,
                      step_size=step_size, tolerance=tolerance, generator=g)
         images = pipe.decode(res.samples)
         seconds = time.perf_counter() - t0

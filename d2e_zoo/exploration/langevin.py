@@ -205,9 +205,9 @@ class LangevinResult:
         log_prob: untempered ``log_prob`` at the final states, ``(N,)``.
         step_size: per-chain step size used in the last step (annealed and adapted), ``(N,)``.
         acceptance_rate: MALA acceptance averaged over all steps and chains; None for ULA.
-        acceptance_trace: MALA acceptance per step averaged over chains, ``(n_steps,)``;
+        acceptance_trace: MALA acceptance per step averaged over chains, ``(num_steps,)``;
             None for ULA.
-        log_prob_trace: mean untempered ``log_prob`` over chains after each step, ``(n_steps,)``.
+        log_prob_trace: mean untempered ``log_prob`` over chains after each step, ``(num_steps,)``.
     """
 
     samples: torch.Tensor
@@ -230,19 +230,19 @@ def _geometric(start: float, end: float, n: int) -> torch.Tensor:
 class LangevinSampler:
     """Configuration + driver for many ULA / MALA steps.
 
-    At step ``k`` (``k = 0 .. n_steps-1``) the step size is
+    At step ``k`` (``k = 0 .. num_steps-1``) the step size is
     ``h_k = base_k * exp(log_scale)`` with ``base_k`` geometric from ``step_size`` to
     ``step_size_final`` (constant when that is None) and ``log_scale`` the MALA adaptation
     state (per chain or global), updated after each step by
     ``log_scale += adapt_rate * (accept - target_accept)``. The temperature is geometric
     from ``temperature_init`` to ``temperature_final`` (default 1.0, the target itself), so
-    the last step always targets ``exp(log_prob / temperature_final)``. With ``n_steps == 1``
+    the last step always targets ``exp(log_prob / temperature_final)``. With ``num_steps == 1``
     the single step uses the final values.
 
     Attributes:
         method: ``"ula"`` or ``"mala"``.
         step_size: initial step size ``> 0``.
-        n_steps: number of Langevin steps ``>= 1``.
+        num_steps: number of Langevin steps ``>= 1``.
         step_size_final: final step size of the geometric annealing (None: no annealing).
         target_accept: MALA target acceptance rate in (0, 1); 0.574 is optimal for smooth
             targets in high dimension.
@@ -256,7 +256,7 @@ class LangevinSampler:
 
     method: str = "mala"
     step_size: float = 1e-2
-    n_steps: int = 100
+    num_steps: int = 100
     step_size_final: Optional[float] = None
     target_accept: float = 0.574
     adapt: str = "per_chain"
@@ -278,8 +278,8 @@ class LangevinSampler:
             v = float(self.step_size_final)
             if not math.isfinite(v) or v <= 0:
                 raise ValueError(f"step_size_final must be finite and > 0, got {self.step_size_final!r}")
-        if int(self.n_steps) != self.n_steps or self.n_steps < 1:
-            raise ValueError(f"n_steps must be an integer >= 1, got {self.n_steps!r}")
+        if int(self.num_steps) != self.num_steps or self.num_steps < 1:
+            raise ValueError(f"num_steps must be an integer >= 1, got {self.num_steps!r}")
         if not 0.0 < float(self.target_accept) < 1.0:
             raise ValueError(f"target_accept must be in (0, 1), got {self.target_accept!r}")
         if self.adapt not in ("per_chain", "global", "none"):
@@ -289,13 +289,13 @@ class LangevinSampler:
 
     # -- schedules ----------------------------------------------------------------------
     def step_size_schedule(self) -> torch.Tensor:
-        """Annealed base step size per step, ``(n_steps,)`` float64 (before adaptation)."""
+        """Annealed base step size per step, ``(num_steps,)`` float64 (before adaptation)."""
         end = self.step_size if self.step_size_final is None else self.step_size_final
-        return _geometric(self.step_size, end, self.n_steps)
+        return _geometric(self.step_size, end, self.num_steps)
 
     def temperature_schedule(self) -> torch.Tensor:
-        """Temperature per step, ``(n_steps,)`` float64, ending at ``temperature_final``."""
-        return _geometric(self.temperature_init, self.temperature_final, self.n_steps)
+        """Temperature per step, ``(num_steps,)`` float64, ending at ``temperature_final``."""
+        return _geometric(self.temperature_init, self.temperature_final, self.num_steps)
 
     # -- run ------------------------------------------------------------------------------
     def run(
@@ -306,7 +306,7 @@ class LangevinSampler:
         progress: bool = False,
         callback: Optional[Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], bool]] = None,
     ) -> LangevinResult:
-        """Run ``n_steps`` Langevin steps from ``x0``.
+        """Run ``num_steps`` Langevin steps from ``x0``.
 
         Args:
             x0: initial states, ``(N, d)``.
@@ -316,7 +316,7 @@ class LangevinSampler:
             callback: called after step ``k`` (0-based) as ``callback(k, x, log_prob_x, h)`` with
                 the states ``(N, d)``, their untempered log-densities ``(N,)`` and the step sizes
                 just used ``(N,)``; returning True stops the run there (the traces are then
-                shorter than ``n_steps``).
+                shorter than ``num_steps``).
 
         Returns:
             :class:`LangevinResult`.
@@ -332,10 +332,10 @@ class LangevinSampler:
         lo, hi = math.log(self.min_step_size), math.log(self.max_step_size)
 
         lp, grad = _log_prob_and_grad(x, log_prob)
-        lp_trace = torch.empty(self.n_steps, dtype=torch.float64)
-        acc_trace = torch.empty(self.n_steps, dtype=torch.float64) if is_mala else None
+        lp_trace = torch.empty(self.num_steps, dtype=torch.float64)
+        acc_trace = torch.empty(self.num_steps, dtype=torch.float64) if is_mala else None
 
-        steps = range(self.n_steps)
+        steps = range(self.num_steps)
         if progress:
             from tqdm.auto import tqdm
 
@@ -367,7 +367,7 @@ class LangevinSampler:
 
         acc_rate = float(acc_trace.mean()) if is_mala else None
         if acc_rate is not None:
-            logger.debug("MALA run: mean acceptance %.3f over %d steps", acc_rate, self.n_steps)
+            logger.debug("MALA run: mean acceptance %.3f over %d steps", acc_rate, self.num_steps)
         return LangevinResult(
             samples=x,
             log_prob=lp,

@@ -235,7 +235,7 @@ class IPFTrainer:
     def _langevin(self, first_fill: bool) -> LangevinSampler:
         c = self.config
         return LangevinSampler(method="mala", step_size=c.langevin_step, step_size_final=c.langevin_step_final,
-                               n_steps=c.langevin_steps + (c.langevin_init_steps if first_fill else 0),
+                               num_steps=c.langevin_steps + (c.langevin_init_steps if first_fill else 0),
                                temperature_init=c.langevin_temperature)
 
     def _fill_buffer(self, end: str, x: torch.Tensor, first_fill: bool):

@@ -115,7 +115,7 @@ def main(argv=None) -> int:
         energy = (_latent_energy(args.energy, args.prior, args.temperature, args.weight) if args.prior
                   else get_distribution(args.energy).energy_view())
         res = sample(energy, num_samples=args.num_samples, method=args.method, stop=args.stop,
-                     n_steps=args.steps, max_steps=args.max_steps, step_size=args.step_size,
+                     num_steps=args.steps, max_steps=args.max_steps, step_size=args.step_size,
                      tolerance=args.tolerance, init_std=args.init_std, generator=g, progress=not args.json)
     except (EndpointError, ValueError) as e:
         p.error(str(e))

@@ -8,7 +8,7 @@ rule whose outcome is reported next to the samples.
 
 Stopping rules (``stop``; each a small class in :mod:`.stopping`):
 
-* ``"steps"``: exactly ``n_steps`` steps.
+* ``"steps"``: exactly ``num_steps`` steps.
 * ``"settled"`` (Langevin): stop when the energy statistics settle (:mod:`.diagnostics`).
 * ``"log-sobolev"`` (Langevin): run for the sufficient time ``log(KL_0 / eps) / (2 C_LS)``
   (:mod:`.log_sobolev`), measured as the sum of step sizes.
@@ -56,13 +56,13 @@ def _check_count(name: str, value, low: int) -> None:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
-def _check_arguments(method, step_size, n_steps, max_steps, tolerance, kl0, init_std, target_accept, check_every,
+def _check_arguments(method, step_size, num_steps, max_steps, tolerance, kl0, init_std, target_accept, check_every,
                      min_steps, record_every) -> None:
     """Every numeric argument of :func:`sample`, before any work."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
     _check_number("step_size", step_size, 0)
-    for name, v, low in (("n_steps", n_steps, 1), ("max_steps", max_steps, 1), ("check_every", check_every, 1),
+    for name, v, low in (("num_steps", num_steps, 1), ("max_steps", max_steps, 1), ("check_every", check_every, 1),
                          ("min_steps", min_steps, 4)):
         _check_count(name, v, low)
     if record_every is not None:
@@ -136,7 +136,7 @@ def _run_langevin(energy, log_prob, x, method, rule: StopRule, step_size, target
         now.step, now.states, now.time = k + 1, xs, monitor.elapsed_time
         return rule.should_stop(now)
 
-    sampler = LangevinSampler(method=method, step_size=step_size, n_steps=rule.budget, target_accept=target_accept,
+    sampler = LangevinSampler(method=method, step_size=step_size, num_steps=rule.budget, target_accept=target_accept,
                               adapt="per_chain" if method == "mala" else "none")
     res = sampler.run(x, log_prob, generator=generator, progress=progress, callback=callback)
     last = Progress(step=len(res.log_prob_trace), states=res.samples, time=monitor.elapsed_time, monitor=monitor)
@@ -147,7 +147,7 @@ def _run_langevin(energy, log_prob, x, method, rule: StopRule, step_size, target
 
 
 def sample(energy, num_samples: Optional[int] = None, x0: Optional[torch.Tensor] = None, method: str = "mala",
-           stop: Union[None, str, StopRule] = None, step_size: float = 0.05, n_steps: int = 200, max_steps: int = 5000,
+           stop: Union[None, str, StopRule] = None, step_size: float = 0.05, num_steps: int = 200, max_steps: int = 5000,
            tolerance: float = 0.01, kl0: Optional[float] = None,
            log_sobolev: Union[None, float, LogSobolevEstimate] = None, init_std: float = 1.0,
            target_accept: float = 0.574, check_every: int = 25, min_steps: int = 50,
@@ -161,7 +161,7 @@ def sample(energy, num_samples: Optional[int] = None, x0: Optional[torch.Tensor]
         stop: stopping rule by name (default ``"steps"`` for Langevin, ``"r_t"`` for the flow; see the
             module doc) or a :class:`~d2e_zoo.samplers.stopping.StopRule` instance.
         step_size: initial step ``h > 0`` (MALA adapts it per chain towards ``target_accept``).
-        n_steps: steps for ``stop="steps"``; max_steps caps the other rules.
+        num_steps: steps for ``stop="steps"``; max_steps caps the other rules.
         tolerance: KL tolerance ``eps`` of the log-Sobolev rule.
         kl0: ``KL(rho_0 || pi)`` for the log-Sobolev rule; when omitted and the run starts from
             ``N(0, I)``, energies with ``kl_from_prior()`` supply it.
@@ -177,9 +177,9 @@ def sample(energy, num_samples: Optional[int] = None, x0: Optional[torch.Tensor]
     Raises:
         ValueError: on any bad argument (naming it and the valid range or choices), before any work.
     """
-    _check_arguments(method, step_size, n_steps, max_steps, tolerance, kl0, init_std, target_accept, check_every,
+    _check_arguments(method, step_size, num_steps, max_steps, tolerance, kl0, init_std, target_accept, check_every,
                      min_steps, record_every)
-    rule = make_stop_rule(stop, method, StopSettings(n_steps, max_steps, tolerance, kl0, log_sobolev))
+    rule = make_stop_rule(stop, method, StopSettings(num_steps, max_steps, tolerance, kl0, log_sobolev))
     log_prob = as_log_prob(energy)
     x = _initial_states(energy, num_samples, x0, init_std, generator)
     t0 = time.perf_counter()

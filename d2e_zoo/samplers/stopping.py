@@ -11,7 +11,7 @@ Every rule is a small object with one interface:
 
 The rules, by the name ``sample(stop=...)`` selects them with:
 
-* ``"steps"`` (any method): exactly ``n_steps`` steps.
+* ``"steps"`` (any method): exactly ``num_steps`` steps.
 * ``"settled"`` (Langevin): stop when the energy statistics settle (:mod:`.diagnostics`).
 * ``"log-sobolev"`` (Langevin): run for the sufficient time ``tau = log(KL_0 / eps) / (2 C_LS)``
   (:mod:`.log_sobolev`), measured as the sum of the mean step sizes.
@@ -64,7 +64,7 @@ class StopSettings:
     """The arguments of :func:`~d2e_zoo.samplers.sample` that configure a stopping rule.
 
     Attributes:
-        n_steps: steps of the ``"steps"`` rule.
+        num_steps: steps of the ``"steps"`` rule.
         max_steps: cap of every other rule.
         tolerance: KL tolerance ``eps`` of the log-Sobolev rule.
         kl0: ``KL(rho_0 || pi)`` for the log-Sobolev rule (None: from the energy's
@@ -72,7 +72,7 @@ class StopSettings:
         log_sobolev: ``C_LS`` given by the caller (a number or an estimate), or None.
     """
 
-    n_steps: int
+    num_steps: int
     max_steps: int
     tolerance: float = 0.01
     kl0: Optional[float] = None
@@ -119,7 +119,7 @@ class StopRule:
 
 
 class FixedSteps(StopRule):
-    """``"steps"``: exactly ``n_steps`` steps, whatever happens."""
+    """``"steps"``: exactly ``num_steps`` steps, whatever happens."""
 
     name = "steps"
     methods = ("mala", "ula", "flow")
@@ -127,7 +127,7 @@ class FixedSteps(StopRule):
 
     @classmethod
     def from_settings(cls, settings: StopSettings) -> "FixedSteps":
-        return cls(settings.n_steps)
+        return cls(settings.num_steps)
 
     def should_stop(self, progress: Progress) -> bool:
         return False
