@@ -153,7 +153,7 @@ def test_every_command_refuses_bad_arguments_before_any_work(command, work, argv
 def test_argument_types_accept_good_values_and_name_the_problem(tmp_path):
     import argparse
 
-    from d2e_zoo.benchmarks.argtypes import output_file, positive_float, positive_int
+    from d2e_zoo.argtypes import output_file, positive_float, positive_int
 
     assert output_file(".npz")(str(tmp_path / "x.NPZ")) == str(tmp_path / "x.NPZ")
     assert output_file(stdout=True)("-") == "-"  # standard output

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import textwrap
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
+from d2e_zoo.argtypes import positive_float, positive_int
 from d2e_zoo.checkpointing import CheckpointError
 from d2e_zoo.run_folder import RunFolderError
 from d2e_zoo.trainers.recipe import RecipeError, available_recipes, load_recipe
@@ -36,26 +36,6 @@ from d2e_zoo.trainers.run import bundle_export, check_bundle_target, run_recipe
 from d2e_zoo.zoo import paths
 
 logger = logging.getLogger("d2e_zoo.train")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,11 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output_dir", default=None, help="run folder (default: runs/<name>)")
     p.add_argument("--resume_from_checkpoint", default=None,
                    help="'latest' or a checkpoint folder to resume from")
-    p.add_argument("--num_steps", type=_positive_int, default=None,
+    p.add_argument("--num_steps", type=positive_int, default=None,
                    help="override the recipe's step count (quick runs)")
-    p.add_argument("--stop_at_step", type=_positive_int, default=None,
+    p.add_argument("--stop_at_step", type=positive_int, default=None,
                    help="stop after this step with a checkpoint, keeping the recipe's schedule (resume later)")
-    p.add_argument("--max_seconds", type=_positive_seconds, default=None,
+    p.add_argument("--max_seconds", type=positive_float, default=None,
                    help="bridges: override the training time budget (it only stops training early)")
     p.add_argument("--report_to", default=None, help="Accelerate tracker(s), e.g. tensorboard (optional)")
     p.add_argument("--bundle", action="store_true",

@@ -49,7 +49,7 @@ from ..evaluate import JUDGE, class_mix, classify, total_variation
 from ..samplers import sample
 from ..zoo import load
 from ..zoo.loading import read_training_info
-from .argtypes import output_file, positive_float, positive_int, zoo_name
+from ..argtypes import output_file, positive_float, positive_int, zoo_name
 
 logger = logging.getLogger("d2e_zoo.benchmarks.bridge_vs_mcmc")
 

@@ -15,7 +15,7 @@ import torch
 
 from ..endpoints.toy import DISTRIBUTION_NAMES, get_distribution
 from ..metrics.w2 import w2_squared
-from .argtypes import positive_int
+from ..argtypes import positive_int
 
 
 def main(argv=None) -> int:

@@ -36,7 +36,7 @@ from ..energies import parse_classes
 from ..evaluate import JUDGE
 from ..zoo import load
 from ..zoo.registry import BRIDGE_TEMPERATURE, UnknownModelError, get_entry, list_models
-from .argtypes import output_file, positive_float, positive_int, zoo_name
+from ..argtypes import output_file, positive_float, positive_int, zoo_name
 
 logger = logging.getLogger(__name__)
 

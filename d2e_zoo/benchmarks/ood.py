@@ -38,7 +38,7 @@ from ..endpoints.base import EndpointError
 from ..energies import ClassifierPosterior, parse_classes
 from ..metrics.auroc import auroc, auroc_standard_error
 from ..samplers import energy_and_grad
-from .argtypes import existing_folder, non_negative_int, output_file, positive_float, positive_int
+from ..argtypes import existing_folder, non_negative_int, output_file, positive_float, positive_int
 from ..zoo.registry import BRIDGE_TEMPERATURE
 
 logger = logging.getLogger(__name__)

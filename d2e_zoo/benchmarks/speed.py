@@ -17,7 +17,7 @@ import torch
 
 from ..dynamics import simulate
 from ..ipf import IPFTrainer
-from .argtypes import positive_int
+from ..argtypes import positive_int
 from .tasks import get_task
 
 logger = logging.getLogger("d2e_zoo.benchmarks.speed")

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tqdm.auto import tqdm
 
-from .argtypes import output_file, positive_float, positive_int
+from ..argtypes import output_file, positive_float, positive_int
 
 # (task, method, K, seconds, fixed variance)
 ROWS = [

@@ -25,7 +25,7 @@ from ..endpoints.base import EndpointError
 from ..endpoints.toy import get_distribution
 from ..ipf import ENERGY_LOSSES, METHODS, ConfigError, IPFTrainer
 from ..metrics.bridge import evaluate_bridge
-from .argtypes import one_of, output_file, plot_suffixes, positive_float, positive_int
+from ..argtypes import one_of, output_file, plot_suffixes, positive_float, positive_int
 from .tasks import TASKS, get_task
 
 logger = logging.getLogger("d2e_zoo.benchmarks.toy2d")

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from ..evaluate import evaluate
 from ..zoo import get_entry, list_models
 from ..zoo.loading import read_training_info
-from .argtypes import output_file, positive_int, zoo_name
+from ..argtypes import output_file, positive_int, zoo_name
 
 
 def _row(name: str, m: dict) -> str:

@@ -22,7 +22,7 @@ import sys
 
 import torch
 
-from ..benchmarks.argtypes import image_suffixes, one_of, output_file, positive_float, positive_int, zoo_name
+from ..argtypes import image_suffixes, one_of, output_file, positive_float, positive_int, zoo_name
 from ..endpoints.toy import DISTRIBUTION_NAMES, get_distribution
 from ..endpoints.base import DEFAULT_NEGATION_WEIGHT, EndpointError
 from ..zoo.registry import BRIDGE_TEMPERATURE

@@ -147,7 +147,8 @@ def _run_langevin(energy, log_prob, x, method, rule: StopRule, step_size, target
 
 
 def sample(energy, num_samples: Optional[int] = None, x0: Optional[torch.Tensor] = None, method: str = "mala",
-           stop: Union[None, str, StopRule] = None, step_size: float = 0.05, num_steps: int = 200, max_steps: int = 5000,
+           stop: Union[None, str, StopRule] = None, step_size: float = 0.05, num_steps: int = 200,
+           max_steps: int = 5000,
            tolerance: float = 0.01, kl0: Optional[float] = None,
            log_sobolev: Union[None, float, LogSobolevEstimate] = None, init_std: float = 1.0,
            target_accept: float = 0.574, check_every: int = 25, min_steps: int = 50,

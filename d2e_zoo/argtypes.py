@@ -1,4 +1,4 @@
-"""Argument types for the command lines (benchmarks and ``python -m d2e_zoo.samplers``).
+"""Argument types for the command lines (training, benchmarks, ``python -m d2e_zoo.samplers``).
 
 Each type checks one value when argparse reads it, so a bad value stops the command before
 any work, with an argparse error (exit code 2) that names the flag:
@@ -122,7 +122,7 @@ def one_of(valid: Iterable[str], what: str) -> Callable[[str], str]:
 def zoo_name(kind: Optional[str] = None) -> Callable[[str], str]:
     """A zoo entry's name (of ``kind``: ``"bridge"``, ``"generator"``, ...), checked against the
     registry without loading anything."""
-    from ..zoo.registry import list_models
+    from .zoo.registry import list_models
 
     return one_of(list_models(kind=kind), f"zoo {kind}" if kind else "zoo model")
 
