@@ -32,10 +32,9 @@ import torch
 from .data import load_mnist
 from .zoo import get_entry, load
 from .zoo.loading import ZooLoadError
-from .zoo.registry import UnknownModelError
+from .zoo.registry import JUDGE, UnknownModelError
 
 logger = logging.getLogger(__name__)
-JUDGE = "mnist-judge"
 
 
 @torch.no_grad()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from d2e_zoo.endpoints.toy import Gaussian
-from d2e_zoo.samplers import (STOP_RULE_TYPES, STOP_RULES, EnergyMonitor, Progress, StopRule, drift_z,
+from d2e_zoo.samplers import (STOP_RULE_TYPES, STOP_RULES, EnergyMonitor, SamplerProgress, StopRule, drift_z,
                               estimate_log_sobolev, gaussian_kl, gradient_flow, langevin_time, laplacian,
                               make_stop_rule, sample, split_rhat)
 from d2e_zoo.samplers.stopping import StopSettings
@@ -287,17 +287,17 @@ def test_a_custom_rule_plugs_into_the_flow_and_langevin_loops():
     class StopAtStep(StopRule):
         name, methods = "at-step", ("mala", "flow")
 
-        def should_stop(self, progress: Progress) -> bool:
+        def should_stop(self, progress: SamplerProgress) -> bool:
             self.seen = progress
             return progress.step >= 7
 
-        def reason(self, progress: Progress) -> str:
+        def reason(self, progress: SamplerProgress) -> str:
             return f"step {progress.step}"
 
     g = torch.Generator().manual_seed(11)
     x0 = 2.0 * torch.randn(100, 4, generator=g)
     stopped = gradient_flow(gauss_lp, x0, step_size=0.01, max_steps=100, stop=False,
-                            callback=lambda k, x, r: StopAtStep(100).should_stop(Progress(k, x, r_t=r)))
+                            callback=lambda k, x, r: StopAtStep(100).should_stop(SamplerProgress(k, x, r_t=r)))
     seven = gradient_flow(gauss_lp, x0, step_size=0.01, max_steps=7, stop=False)
     assert stopped.stop_step == 7 and torch.equal(stopped.samples, seven.samples)
     rule = StopAtStep(100)

@@ -28,7 +28,7 @@ from ..energies import DEFAULT_NEGATION_WEIGHT, ExpressionError, ExpressionPoste
 from ..energies.expression import exact_classes, selected_classes
 from ..samplers import sample
 from ..trainers.live import DEFAULT_MAX_SECONDS, cache_folder, live_recipe, load_cached, train_live_bridge
-from ..zoo.registry import BRIDGE_TEMPERATURE, get_entry, list_models
+from ..zoo.registry import BRIDGE_TEMPERATURE, ENERGY_CLASSIFIER, get_entry, list_models
 from .choices import DEFAULT_STEPS, LIMITS, InputError, as_int, check_prior
 from .models import get_model, pipeline_lock
 from .translate import Progress, build_translation, remember, report_progress, translate
@@ -38,11 +38,10 @@ logger = logging.getLogger(__name__)
 TEMPERATURE = BRIDGE_TEMPERATURE  # the softmax temperature of every zoo bridge
 DEFAULT_EXPRESSION = "even and not 4"
 DEFAULT_WEIGHT = DEFAULT_NEGATION_WEIGHT
-DEFAULT_MALA_STEPS = 300  # about 2.5 s for 16 samples on one core; TV ~0.02 for even (bridge_vs_mcmc)
+COMPOSE_MALA_STEPS = 300  # about 2.5 s for 16 samples on one core; TV ~0.02 for even (bridge_vs_mcmc)
 MALA_STEPS = (10, 2000)
 MALA_STEP_SIZE = 0.05
 FRAMES = 20  # MALA paths are shown at about this many points
-CLASSIFIER = "mnist-classifier"
 
 _live: dict = {}
 _training = threading.Lock()
@@ -138,7 +137,7 @@ def _run_live(pipe, prior, tree, n, seed, progress: Progress):
 def _run_mala(prior, tree, weight, n, seed, mala_steps, progress: Progress):
     started = time.perf_counter()
     generator = get_model(prior)
-    energy = ExpressionPosterior(generator, get_model(CLASSIFIER), tree, TEMPERATURE, weight)
+    energy = ExpressionPosterior(generator, get_model(ENERGY_CLASSIFIER), tree, TEMPERATURE, weight)
     report_progress(progress, 0.1, f"MALA: {mala_steps} steps on {n} chains")
     g = torch.Generator().manual_seed(seed)
     res = sample(energy, num_samples=n, method="mala", num_steps=mala_steps, step_size=MALA_STEP_SIZE,
@@ -157,7 +156,7 @@ def _run_mala(prior, tree, weight, n, seed, mala_steps, progress: Progress):
 
 
 def sample_target(prior: str, expression, weight=DEFAULT_WEIGHT, num_samples=16, seed=0,
-                  mala_steps=DEFAULT_MALA_STEPS, progress: Progress = None):
+                  mala_steps=COMPOSE_MALA_STEPS, progress: Progress = None):
     """Samples of the target ``expression`` on ``prior``: ``(Translation, method)`` with method
     ``"zoo bridge"``, ``"trained here"`` or ``"MALA"``."""
     check_prior(prior)

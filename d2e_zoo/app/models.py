@@ -15,11 +15,10 @@ import threading
 
 from ..zoo import ZooLoadError
 from ..zoo.loading import build, plan_load
-from ..zoo.registry import UnknownModelError, get_entry
+from ..zoo.registry import JUDGE, UnknownModelError, get_entry
 from .choices import InputError
 
 logger = logging.getLogger(__name__)
-JUDGE = "mnist-judge"
 
 _cache: dict = {}
 _locks: dict = {}

@@ -341,7 +341,7 @@ def _compose_tab() -> ComposeTab:
             weight = gr.Slider(0.0, 1.0, value=compose.DEFAULT_WEIGHT, step=0.05,
                                label="Weight w of 'without'", elem_id="weight")
             lo, hi = compose.MALA_STEPS
-            mala_steps = gr.Slider(lo, hi, value=compose.DEFAULT_MALA_STEPS, step=10,
+            mala_steps = gr.Slider(lo, hi, value=compose.COMPOSE_MALA_STEPS, step=10,
                                    label=f"MALA steps ({lo}–{hi}), when no bridge exists", elem_id="mala-steps")
         with gr.Row():
             sample_button = gr.Button("Sample", variant="primary", elem_id="compose-button")

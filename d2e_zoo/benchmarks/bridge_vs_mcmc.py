@@ -45,16 +45,17 @@ from collections.abc import Sequence
 
 import torch
 
-from ..evaluate import JUDGE, class_mix, classify, total_variation
+from ..evaluate import class_mix, classify, total_variation
 from ..samplers import sample
 from ..zoo import load
 from ..zoo.loading import read_training_info
+from ..zoo.registry import JUDGE
 from ..argtypes import output_file, positive_float, positive_int, zoo_name
 
 logger = logging.getLogger("d2e_zoo.benchmarks.bridge_vs_mcmc")
 
 DEFAULT_BRIDGES = ("mnist-even", "mnist-3")
-DEFAULT_MALA_STEPS = (10, 30, 100, 300, 1000)
+MALA_STEP_COUNTS = (10, 30, 100, 300, 1000)
 
 
 # ---------------------------------------------------------------------------------------
@@ -154,7 +155,7 @@ def _labels(pipe, judge, images: torch.Tensor, targets: torch.Tensor) -> tuple[l
     return mix, precision
 
 
-def compare(name: str, num_samples: int = 2000, mala_steps: Sequence[int] = DEFAULT_MALA_STEPS,
+def compare(name: str, num_samples: int = 2000, mala_steps: Sequence[int] = MALA_STEP_COUNTS,
             step_size: float = 0.05, seed: int = 0, settled_max_steps: int = 2000, judge=None,
             log_sobolev: bool = True, tolerance: float = 0.01) -> dict:
     """All rows for one bridge (see the module docstring). Returns a JSON-able dict with
@@ -253,8 +254,8 @@ def compare(name: str, num_samples: int = 2000, mala_steps: Sequence[int] = DEFA
 # ---------------------------------------------------------------------------------------
 # output
 # ---------------------------------------------------------------------------------------
-TABLE_HEADER = ("| sampler | steps | s / 1,000 samples | TV class mix | judge precision | acceptance | settled | R-hat "
-          "| training |\n|---|---|---|---|---|---|---|---|---|")
+MCMC_TABLE_HEADER = ("| sampler | steps | s / 1,000 samples | TV class mix | judge precision | acceptance | settled "
+                     "| R-hat | training |\n|---|---|---|---|---|---|---|---|---|")
 
 
 def _cell(v, fmt: str) -> str:
@@ -266,7 +267,7 @@ def _cell(v, fmt: str) -> str:
 
 
 def table(result: dict) -> str:
-    lines = [TABLE_HEADER]
+    lines = [MCMC_TABLE_HEADER]
     for r in result["rows"]:
         train = (f"{result['train_seconds']:.0f} s (one-off)" if r["method"] == "bridge"
                  and result["train_seconds"] is not None else "–")
@@ -292,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--bridges", nargs="+", type=zoo_name("bridge"), default=list(DEFAULT_BRIDGES),
                    help="zoo bridges to compare")
     p.add_argument("--num-samples", type=positive_int, default=2000, help="samples (MALA chains) per row")
-    p.add_argument("--mala-steps", type=positive_int, nargs="+", default=list(DEFAULT_MALA_STEPS),
+    p.add_argument("--mala-steps", type=positive_int, nargs="+", default=list(MALA_STEP_COUNTS),
                    help="MALA lengths K")
     p.add_argument("--step-size", type=positive_float, default=0.05, help="initial MALA step (adapted per chain)")
     p.add_argument("--settled-max-steps", type=positive_int, default=2000, help="cap of the stop='settled' MALA run")

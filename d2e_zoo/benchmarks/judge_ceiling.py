@@ -33,16 +33,14 @@ import torch
 from ..data import load_mnist
 from ..endpoints.base import EndpointError
 from ..energies import parse_classes
-from ..evaluate import JUDGE
 from ..zoo import load
-from ..zoo.registry import BRIDGE_TEMPERATURE, UnknownModelError, get_entry, list_models
+from ..zoo.registry import BRIDGE_TEMPERATURE, ENERGY_CLASSIFIER, JUDGE, UnknownModelError, get_entry, list_models
 from ..argtypes import output_file, positive_float, positive_int, zoo_name
 
 logger = logging.getLogger(__name__)
 
 GENERATORS = ("mnist-gan", "mnist-gan-z50", "mnist-vae")
 TARGETS = ("even", "odd", *(str(d) for d in range(10)))
-CLASSIFIER = "mnist-classifier"
 
 
 def weighted_judge_precision(class_probs: torch.Tensor, judge_labels: torch.Tensor, classes) -> float:
@@ -100,7 +98,7 @@ def run_judge_ceiling(generators: Sequence[str] = GENERATORS, targets: Sequence[
         raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
     if int(num_latents) != num_latents or num_latents < 1:
         raise ValueError(f"num_latents must be an integer >= 1, got {num_latents}")
-    classifier, judge = load(CLASSIFIER), load(JUDGE)
+    classifier, judge = load(ENERGY_CLASSIFIER), load(JUDGE)
     out = {"real": image_rows(load_mnist("test").images, classifier, judge, targets, temperature)}
     for name in generators:
         start = time.perf_counter()

@@ -43,7 +43,7 @@ def _row(name: str, m: dict) -> str:
     return f"| `{name}` | {e.description} {what} | " + " | ".join(cells) + " |"
 
 
-TABLE_HEADER = ("| name | what | judge precision (bridge / exact) | TV class mix | transport (bridge / rejection) "
+ZOO_TABLE_HEADER = ("| name | what | judge precision (bridge / exact) | TV class mix | transport (bridge / rejection) "
           "| ELBO ≤ log Z ≤ EUBO | 1,000 samples | training |\n|---|---|---|---|---|---|---|---|")
 
 
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     for name in tqdm(names, desc="evaluating"):
         kind = get_entry(name).kind
         results[name] = evaluate(name, args.num_samples if kind in ("bridge", "generator") else None)
-    print(TABLE_HEADER)
+    print(ZOO_TABLE_HEADER)
     for name in names:
         print(_row(name, results[name]))
     if args.json:

@@ -10,7 +10,7 @@ Where the files are looked for (the first folder holding both files of the split
 
 Each file may be gzipped (``t10k-images-idx3-ubyte.gz``) or not (``t10k-images-idx3-ubyte``,
 as torchvision leaves it after extraction). Images are float tensors ``(N, 1, 28, 28)`` in
-``[0, 1]``; labels ``(N,)`` int64 in 0..9 (:data:`CLASS_NAMES`).
+``[0, 1]``; labels ``(N,)`` int64 in 0..9 (:data:`FASHION_CLASS_NAMES`).
 """
 
 from __future__ import annotations
@@ -22,14 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .mnist import default_root
+from .mnist import SPLITS, default_root
 
-__all__ = ["CLASS_NAMES", "FashionMNISTNotFoundError", "IDXFormatError", "fashion_mnist_files",
+__all__ = ["FASHION_CLASS_NAMES", "FashionMNISTNotFoundError", "IDXFormatError", "fashion_mnist_files",
            "load_fashion_mnist", "read_idx"]
 
-CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+FASHION_CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                "Ankle boot")
-SPLITS = ("train", "test")
 FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -127,7 +126,7 @@ def load_fashion_mnist(split: str = "test", root=None) -> tuple[torch.Tensor, to
         raise IDXFormatError(f"{images_file}: images must be 28x28, got {images.shape[1:]}")
     if len(images) != len(labels):
         raise IDXFormatError(f"{images_file} holds {len(images)} images but {labels_file} {len(labels)} labels")
-    if labels.size and labels.max() >= len(CLASS_NAMES):
-        raise IDXFormatError(f"{labels_file}: label {int(labels.max())} outside 0..{len(CLASS_NAMES) - 1}")
+    if labels.size and labels.max() >= len(FASHION_CLASS_NAMES):
+        raise IDXFormatError(f"{labels_file}: label {int(labels.max())} outside 0..{len(FASHION_CLASS_NAMES) - 1}")
     x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
     return x, torch.from_numpy(labels.astype(np.int64))

@@ -9,7 +9,6 @@ from torch import nn
 
 from .common import CLASSES, DROPOUT, IMAGE_PIXELS, WIDTH, WIDTHS, Limit, RangeCheckedConfig, check_images, mlp
 
-CLASS_NAMES = tuple(str(d) for d in range(10))
 
 
 class MLPClassifier(RangeCheckedConfig, ModelMixin, ConfigMixin):

@@ -9,10 +9,11 @@ from .diagnostics import EnergyDiagnostic, EnergyMonitor, drift_z, split_rhat
 from .gradient_flow import FlowResult, gradient_flow
 from .log_sobolev import LogSobolevEstimate, estimate_log_sobolev, gaussian_kl, langevin_time, relaxation_constant
 from .result import SamplingResult
-from .run import METHODS, STOP_RULES, sample
-from .stopping import STOP_RULE_TYPES, Progress, StopRule, make_stop_rule
+from .run import SAMPLING_METHODS, STOP_RULES, sample
+from .stopping import STOP_RULE_TYPES, SamplerProgress, StopRule, make_stop_rule
 
-__all__ = ["EnergyDiagnostic", "EnergyMonitor", "FlowResult", "LogSobolevEstimate", "METHODS", "Progress",
+__all__ = ["EnergyDiagnostic", "EnergyMonitor", "FlowResult", "LogSobolevEstimate", "SAMPLING_METHODS",
+           "SamplerProgress",
            "STOP_RULES", "STOP_RULE_TYPES", "SamplingResult", "StopRule", "drift_z", "energy_and_grad",
            "estimate_log_sobolev", "gaussian_kl", "gradient_flow", "hessians", "langevin_time", "laplacian",
            "make_stop_rule", "relaxation_constant", "sample", "split_rhat"]

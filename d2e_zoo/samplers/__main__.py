@@ -26,7 +26,7 @@ from ..argtypes import image_suffixes, one_of, output_file, positive_float, posi
 from ..endpoints.toy import DISTRIBUTION_NAMES, get_distribution
 from ..endpoints.base import DEFAULT_NEGATION_WEIGHT, EndpointError
 from ..zoo.registry import BRIDGE_TEMPERATURE
-from .run import METHODS, STOP_RULES, sample
+from .run import SAMPLING_METHODS, STOP_RULES, sample
 from .stopping import STOP_RULE_TYPES
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="softmax temperature of the digit terms")
     p.add_argument("--weight", type=float, default=DEFAULT_NEGATION_WEIGHT,
                    help="weight of 'without' in digit expressions")
-    p.add_argument("--method", choices=METHODS, default="mala")
+    p.add_argument("--method", choices=SAMPLING_METHODS, default="mala")
     p.add_argument("--stop", default=None, type=one_of(STOP_RULE_TYPES, "stopping rule"),
                    help="steps | settled | log-sobolev (Langevin); r_t | steps (flow)")
     p.add_argument("--num-samples", type=positive_int, default=1000)

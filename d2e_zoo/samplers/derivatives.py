@@ -8,11 +8,12 @@ and raises ``ValueError`` when it returns the wrong shape or non-finite values.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 
-LogProb = Callable[[torch.Tensor], torch.Tensor]
+from ..exploration.langevin import LogProb
+
 
 __all__ = ["as_log_prob", "energy_and_grad", "laplacian", "hessians"]
 

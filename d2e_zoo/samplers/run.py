@@ -34,14 +34,15 @@ from .diagnostics import EnergyMonitor
 from .gradient_flow import gradient_flow
 from .log_sobolev import LogSobolevEstimate
 from .result import SamplingResult
-from .stopping import Progress, StopRule, StopSettings, make_stop_rule, valid_stop_rules
+from .stopping import SamplerProgress, StopRule, StopSettings, make_stop_rule, valid_stop_rules
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["sample", "SamplingResult", "METHODS", "STOP_RULES"]
+__all__ = ["sample", "SamplingResult", "SAMPLING_METHODS", "STOP_RULES"]
 
-METHODS = ("mala", "ula", "flow")
-STOP_RULES = {method: valid_stop_rules(method) for method in METHODS}  # the rule names per method, default first
+SAMPLING_METHODS = ("mala", "ula", "flow")
+# the rule names per method, default first
+STOP_RULES = {method: valid_stop_rules(method) for method in SAMPLING_METHODS}
 
 
 def _check_number(name: str, value, low: float, strict: bool = True) -> None:
@@ -59,8 +60,8 @@ def _check_count(name: str, value, low: int) -> None:
 def _check_arguments(method, step_size, num_steps, max_steps, tolerance, kl0, init_std, target_accept, check_every,
                      min_steps, record_every) -> None:
     """Every numeric argument of :func:`sample`, before any work."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    if method not in SAMPLING_METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(SAMPLING_METHODS)}")
     _check_number("step_size", step_size, 0)
     for name, v, low in (("num_steps", num_steps, 1), ("max_steps", max_steps, 1), ("check_every", check_every, 1),
                          ("min_steps", min_steps, 4)):
@@ -114,11 +115,11 @@ class _Trajectory:
 def _run_flow(log_prob, x, rule: StopRule, step_size, generator, progress) -> dict:
     """The gradient flow under ``rule``; returns ``SamplingResult`` fields."""
     def callback(k, xs, r):
-        return rule.should_stop(Progress(step=k, states=xs, time=k * step_size, r_t=r))
+        return rule.should_stop(SamplerProgress(step=k, states=xs, time=k * step_size, r_t=r))
 
     fr = gradient_flow(log_prob, x, step_size, max_steps=rule.budget, stop=False, generator=generator,
                        progress=progress, callback=callback)
-    last = Progress(step=fr.stop_step, states=fr.samples, time=fr.stop_step * fr.step_size, flow=fr)
+    last = SamplerProgress(step=fr.stop_step, states=fr.samples, time=fr.stop_step * fr.step_size, flow=fr)
     return dict(samples=fr.samples, steps=fr.stop_step, langevin_time=last.time, stop_reason=rule.reason(last),
                 flow=fr)
 
@@ -128,7 +129,7 @@ def _run_langevin(energy, log_prob, x, method, rule: StopRule, step_size, target
     """ULA or MALA under ``rule``, recording the energies in ``monitor``; returns
     ``SamplingResult`` fields."""
     trajectory = _Trajectory(record_every, x)
-    now = Progress(step=0, states=x, monitor=monitor)
+    now = SamplerProgress(step=0, states=x, monitor=monitor)
 
     def callback(k, xs, lp, h):
         trajectory.after_step(k + 1, xs)
@@ -139,7 +140,7 @@ def _run_langevin(energy, log_prob, x, method, rule: StopRule, step_size, target
     sampler = LangevinSampler(method=method, step_size=step_size, num_steps=rule.budget, target_accept=target_accept,
                               adapt="per_chain" if method == "mala" else "none")
     res = sampler.run(x, log_prob, generator=generator, progress=progress, callback=callback)
-    last = Progress(step=len(res.log_prob_trace), states=res.samples, time=monitor.elapsed_time, monitor=monitor)
+    last = SamplerProgress(step=len(res.log_prob_trace), states=res.samples, time=monitor.elapsed_time, monitor=monitor)
     return dict(samples=res.samples, steps=last.step, langevin_time=last.time, stop_reason=rule.reason(last),
                 acceptance_rate=res.acceptance_rate, diagnostic=monitor.diagnostic(),
                 **trajectory.finish(last.step, res.samples),

@@ -4,7 +4,7 @@ Every rule is a small object with one interface:
 
 * ``budget``: the most steps the run may take;
 * :meth:`StopRule.start` once, at the initial states (a rule may measure something there);
-* :meth:`StopRule.should_stop` after every step, given the run's :class:`Progress`;
+* :meth:`StopRule.should_stop` after every step, given the run's :class:`SamplerProgress`;
 * :meth:`StopRule.reason` after the run: one sentence for the report;
 * :meth:`StopRule.outcome`: what the rule measured, as :class:`~d2e_zoo.samplers.SamplingResult`
   fields.
@@ -34,12 +34,12 @@ from .diagnostics import EnergyMonitor
 from .gradient_flow import FlowResult
 from .log_sobolev import LogSobolevEstimate, estimate_log_sobolev, langevin_time, relaxation_constant
 
-__all__ = ["Progress", "StopSettings", "StopRule", "FixedSteps", "Settled", "LogSobolevTime", "RCrossing",
+__all__ = ["SamplerProgress", "StopSettings", "StopRule", "FixedSteps", "Settled", "LogSobolevTime", "RCrossing",
            "STOP_RULE_TYPES", "default_stop_rule", "valid_stop_rules", "make_stop_rule"]
 
 
 @dataclass
-class Progress:
+class SamplerProgress:
     """What a stopping rule may read after a step.
 
     Attributes:
@@ -105,15 +105,15 @@ class StopRule:
         """Called once before the first step with the initial states ``(N, d)``;
         ``from_standard_normal``: they were drawn from ``N(0, I)``."""
 
-    def should_stop(self, progress: Progress) -> bool:
+    def should_stop(self, progress: SamplerProgress) -> bool:
         """Whether to stop after the step ``progress`` describes (called after every step)."""
         raise NotImplementedError
 
-    def reason(self, progress: Progress) -> str:
+    def reason(self, progress: SamplerProgress) -> str:
         """Why the run ended, one sentence; ``progress`` describes the last step."""
         raise NotImplementedError
 
-    def outcome(self, energy, progress: Progress) -> dict:
+    def outcome(self, energy, progress: SamplerProgress) -> dict:
         """Fields of :class:`~d2e_zoo.samplers.SamplingResult` this rule measured (default none)."""
         return {}
 
@@ -129,10 +129,10 @@ class FixedSteps(StopRule):
     def from_settings(cls, settings: StopSettings) -> "FixedSteps":
         return cls(settings.num_steps)
 
-    def should_stop(self, progress: Progress) -> bool:
+    def should_stop(self, progress: SamplerProgress) -> bool:
         return False
 
-    def reason(self, progress: Progress) -> str:
+    def reason(self, progress: SamplerProgress) -> str:
         return f"ran the {progress.step} requested steps"
 
 
@@ -143,10 +143,10 @@ class Settled(StopRule):
     name = "settled"
     methods = ("mala", "ula")
 
-    def should_stop(self, progress: Progress) -> bool:
+    def should_stop(self, progress: SamplerProgress) -> bool:
         return progress.monitor.settled_step is not None
 
-    def reason(self, progress: Progress) -> str:
+    def reason(self, progress: SamplerProgress) -> str:
         monitor = progress.monitor
         if monitor.settled_step is not None:
             return f"energy statistics settled (|drift z| < {monitor.z_tol}) at step {progress.step}"
@@ -200,7 +200,7 @@ class LogSobolevTime(StopRule):
                 raise ValueError(f"the log-Sobolev constant must be > 0 ({self.estimate.detail})")
             self.tau = langevin_time(self.kl0, self.tolerance, self.estimate.constant)
 
-    def should_stop(self, progress: Progress) -> bool:
+    def should_stop(self, progress: SamplerProgress) -> bool:
         monitor = progress.monitor
         self._times.append(progress.time)
         if self.tau is None and monitor.settled_step is not None:
@@ -212,7 +212,7 @@ class LogSobolevTime(StopRule):
             self.tau = langevin_time(self.kl0, self.tolerance, self.estimate.constant)
         return self.tau is not None and progress.time >= self.tau
 
-    def reason(self, progress: Progress) -> str:
+    def reason(self, progress: SamplerProgress) -> str:
         steps, t, tau = progress.step, progress.time, self.tau
         if tau is None and self.estimate is not None:
             return (f"no log-Sobolev constant: not convex (no Bakry-Emery bound) and {self.estimate.detail}; stopped "
@@ -224,7 +224,7 @@ class LogSobolevTime(StopRule):
             return f"reached the sufficient time tau = {tau:.4g} at step {steps}"
         return f"max_steps = {self.budget} reached at t = {t:.4g} < tau = {tau:.4g}"
 
-    def outcome(self, energy, progress: Progress) -> dict:
+    def outcome(self, energy, progress: SamplerProgress) -> dict:
         check = None
         if self.estimate is not None and self.estimate.method == "bakry-emery":
             check = estimate_log_sobolev(energy, progress.states, "bakry-emery")
@@ -239,10 +239,10 @@ class RCrossing(StopRule):
     methods = ("flow",)
     default_for = ("flow",)
 
-    def should_stop(self, progress: Progress) -> bool:
+    def should_stop(self, progress: SamplerProgress) -> bool:
         return progress.r_t >= 1.0
 
-    def reason(self, progress: Progress) -> str:
+    def reason(self, progress: SamplerProgress) -> str:
         if progress.flow.crossed:
             return f"R_t crossed 1 at t = {progress.flow.stop_time:.4g}"
         return f"max_steps = {self.budget} reached before R_t crossed 1"

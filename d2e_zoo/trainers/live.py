@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 from ..energies.algebra import DEFAULT_NEGATION_WEIGHT
 from ..ipf.trainer import IPFTrainer
-from ..zoo.registry import BRIDGE_TEMPERATURE, get_entry, list_models
+from ..zoo.registry import BRIDGE_TEMPERATURE, ENERGY_CLASSIFIER, get_entry, list_models
 from .bridge import bridge_endpoints, make_pipeline, save_bridge
 from .recipe import Recipe, RecipeError, as_recipe
 
@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 LIVE_SCHEDULE = {"ipf_iterations": 8, "backward_steps": 40, "forward_steps": 100}
 DEFAULT_MAX_SECONDS = 150.0
-CLASSIFIER = "mnist-classifier"
 
 __all__ = ["live_recipe", "cache_folder", "load_cached", "train_live_bridge", "DEFAULT_MAX_SECONDS"]
 
@@ -54,7 +53,7 @@ def live_recipe(prior: str, target: str, temperature: float = BRIDGE_TEMPERATURE
 
     base = read_training_info(_reference_bridge(prior)).get("recipe", {})
     return Recipe.from_dict({"name": f"live:{prior}:{target}", "kind": "bridge", "seed": seed,
-                             "bridge": {"generator": prior, "classifier": CLASSIFIER, "target": target,
+                             "bridge": {"generator": prior, "classifier": ENERGY_CLASSIFIER, "target": target,
                                         "temperature": float(temperature), "negation_weight": float(negation_weight),
                                         "max_seconds": float(max_seconds)},
                              "ipf": {**base.get("ipf", {}), **LIVE_SCHEDULE}})

@@ -45,7 +45,7 @@ from ..energies.classifier_posterior import DEFAULT_TEMPERATURE
 from ..ipf.config import IPFConfig
 
 STEP_KINDS = ("classifier", "judge", "gan", "vae")
-KINDS = (*STEP_KINDS, "bridge")
+RECIPE_KINDS = (*STEP_KINDS, "bridge")
 SECTIONS_OF_KIND = {"classifier": ("model", "train"), "judge": ("model", "train"),
                     "gan": ("model", "discriminator", "train"), "vae": ("model", "train"),
                     "bridge": ("bridge", "ipf")}
@@ -57,7 +57,7 @@ PACKAGE_RECIPES = "recipes"  # d2e_zoo/recipes: the recipes shipped as package d
 # numbers in [model], [discriminator] and the task's [train] keys are finite and >= 0; these are > 0
 POSITIVE_KEYS = ("batch_size", "lr", "latent_dim", "hidden", "channels", "pack")
 
-__all__ = ["BridgeSpec", "KINDS", "Recipe", "RecipeError", "STEP_KINDS", "TrainSpec", "as_recipe",
+__all__ = ["BridgeSpec", "RECIPE_KINDS", "Recipe", "RecipeError", "STEP_KINDS", "TrainSpec", "as_recipe",
            "available_recipes", "find_recipe", "load_recipe", "recipe_dirs", "step_constructors"]
 
 
@@ -247,7 +247,7 @@ class Recipe:
 
     Attributes:
         name: the zoo name the run produces.
-        kind: one of :data:`KINDS`.
+        kind: one of :data:`RECIPE_KINDS`.
         seed: the run's seed (also the IPF seed of a bridge).
         data_source: the MNIST source of step kinds (see :mod:`d2e_zoo.data.mnist`).
         model, discriminator: keyword arguments of the model (and GAN discriminator) class.
@@ -273,7 +273,7 @@ class Recipe:
         _need(isinstance(self.name, str) and self.name.strip() != "", f"name must be a non-empty string, got "
                                                                        f"{self.name!r}")
         where = f"recipe {self.name!r}"
-        _need(self.kind in KINDS, f"{where}: unknown kind {self.kind!r}; valid kinds: {', '.join(KINDS)}")
+        _need(self.kind in RECIPE_KINDS, f"{where}: unknown kind {self.kind!r}; valid kinds: {', '.join(RECIPE_KINDS)}")
         _need(_is_int(self.seed) and self.seed >= 0, f"{where}: seed must be an integer >= 0, got {self.seed!r}")
         _need(self.data_source in SOURCES,
               f"{where}: unknown data_source {self.data_source!r}; valid sources: {', '.join(SOURCES)}")
@@ -316,7 +316,7 @@ class Recipe:
         for key in ("name", "kind"):
             _need(key in raw, f"{where}: no {key!r}")
         kind = raw["kind"]
-        _need(kind in KINDS, f"{where}: unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+        _need(kind in RECIPE_KINDS, f"{where}: unknown kind {kind!r}; valid kinds: {', '.join(RECIPE_KINDS)}")
         sections = {}
         for s in SECTIONS:
             value = raw.get(s)

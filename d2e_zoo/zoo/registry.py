@@ -15,6 +15,8 @@ CLASS_NAMES = tuple(str(d) for d in range(10))
 KINDS = ("generator", "classifier", "judge", "bridge")
 DEFAULT_HUB_ORG = "d2e-zoo"
 LICENSE = "mit"
+ENERGY_CLASSIFIER = "mnist-classifier"  # the classifier whose softmax defines the zoo's energies
+JUDGE = "mnist-judge"  # the independent classifier used only to evaluate
 DEFAULT_REVISION = "main"  # until the Hub repositories exist; then each entry pins a commit
 #: The softmax temperature T of every zoo bridge's target p_T(C | G(z)) (each bridge recipe's
 #: ``[bridge] temperature``); the app and the command lines sample composed targets at it.
