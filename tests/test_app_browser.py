@@ -35,7 +35,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 
 from PIL import Image  # noqa: E402
 
-from d2e_zoo.app.server import AppProcess  # noqa: E402
+from app_process import AppProcess  # noqa: E402
 
 ARTIFACTS = Path(os.environ.get("D2E_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "runs" / "test-artifacts"))
 

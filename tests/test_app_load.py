@@ -15,7 +15,7 @@ import pytest
 
 gradio_client = pytest.importorskip("gradio_client", reason="gradio_client is not installed (pip install gradio)")
 
-from d2e_zoo.app.server import AppProcess  # noqa: E402
+from app_process import AppProcess  # noqa: E402
 
 pytestmark = pytest.mark.slow  # starts the app in a subprocess
 CLIENTS = 8

@@ -12,7 +12,6 @@ One concept per module:
 * :mod:`.drawing`: a drawing or an uploaded image -> a 28x28 MNIST-style digit -> a latent
   (VAE encoder, or GAN inversion by optimisation) -> its translation;
 * :mod:`.ui`: the Gradio Blocks (the only module that imports Gradio);
-* :mod:`.server`: ``python app.py`` as a subprocess on a free port (for the browser and load tests).
 """
 
 from .choices import LIMITS, InputError, Limits, prior_choices, target_choices, validate_request

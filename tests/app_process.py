@@ -1,4 +1,4 @@
-"""Run ``python app.py`` as a subprocess on a free local port (for the browser and load tests).
+"""Test helper: run the repository's ``python app.py`` as a subprocess on a free local port.
 
     with AppProcess() as app:        # waits until the page answers
         print(app.url, app.ready_seconds)
@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
-APP_FILE = Path(__file__).resolve().parents[2] / "app.py"
+APP_FILE = Path(__file__).resolve().parents[1] / "app.py"  # the repository's app.py
 
 
 def free_port(host: str = "127.0.0.1") -> int:
