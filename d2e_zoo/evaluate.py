@@ -30,6 +30,10 @@ from typing import Optional
 import torch
 
 from .data import load_mnist
+from .dynamics import simulate
+from .endpoints.base import Endpoint, EnergyEndpoint
+from .endpoints.toy import Gaussian
+from .metrics.bridge import path_log_weights
 from .zoo import get_entry, load
 from .zoo.loading import ZooLoadError
 from .zoo.registry import JUDGE, UnknownModelError
@@ -68,45 +72,34 @@ def evaluate_classifier(model, source: str = "auto") -> dict:
             "num_test": len(test)}
 
 
-def _path_log_weights(pipe, states: torch.Tensor, source_log_prob) -> torch.Tensor:
-    """``log w = log p1~(z_K) + sum log p_b - log p0(z_0) - sum log p_f`` per trajectory
-    (``states``: ``(K+1, N, d)`` on the pipeline's current grid): E_fwd[log w] <= log Z <= E_bwd[log w]."""
+def bridge_kernels(pipe):
+    """The pipeline's forward and backward bridges as the trainer's kind of kernels, on the
+    scheduler's current grid: ``(forward, backward, grid)``."""
     sch = pipe.scheduler
-    log_w = pipe.energy.log_prob(states[-1]) - source_log_prob(states[0])
-    for k in range(sch.num_inference_steps):
-        z, z_next = states[k], states[k + 1]
-        log_w = log_w - sch.log_prob(pipe.bridge(z, sch.timesteps[k]), k, z, z_next)
-        mean, var = sch.backward_mean_var(pipe.backward_bridge(z_next, sch.times[k + 1]), k, z_next)
-        log_w = log_w + _gauss(z, mean, var)
-    return log_w
+    if pipe.backward_bridge is None:
+        raise ValueError("this bridge pipeline has no backward_bridge: ELBO / EUBO need both kernels")
+    return sch.kernel(pipe.bridge, "forward"), sch.kernel(pipe.backward_bridge, "backward"), sch.grid
 
 
-def _gauss(x, mean, var):
-    var = var.expand_as(mean)
-    return -0.5 * (((x - mean) ** 2) / var + var.log() + math.log(2 * math.pi)).sum(-1)
+def source_endpoint(pipe, log_z_samples: int, generator: torch.Generator) -> Endpoint:
+    """The source p0 with a normalised density: N(0, I), or the source posterior divided by
+    its estimated normalising constant."""
+    source = pipe.source_energy
+    if source is None:
+        return Gaussian(dim=pipe.latent_dim, std=1.0, name="prior")
+    log_z0, _ = source.estimate_log_z(log_z_samples, generator)
+    return EnergyEndpoint(lambda z: source.log_prob(z) - log_z0, pipe.latent_dim, name=f"{source.name}/Z")
 
 
 @torch.no_grad()
-def _backward_paths(pipe, z_last: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    sch = pipe.scheduler
-    states = [z_last]
-    z = z_last
-    for k in reversed(range(sch.num_inference_steps)):
-        mean, var = sch.backward_mean_var(pipe.backward_bridge(z, sch.times[k + 1]), k, z)
-        z = mean + var.sqrt() * torch.randn(z.shape, generator=generator)
-        states.append(z)
-    return torch.stack(states[::-1])
-
-
-@torch.no_grad()
-def evaluate_bridge(pipe, judge, num_samples: int = 4000, seed: int = 0, log_z_samples: int = 100_000,
-                    corrector_steps: int = 0) -> dict:
+def evaluate_zoo_bridge(pipe, judge, num_samples: int = 4000, seed: int = 0, log_z_samples: int = 100_000,
+                        corrector_steps: int = 0) -> dict:
     """All bridge metrics (see the module docstring) on ``num_samples`` samples. With
     ``corrector_steps > 0`` the samples are the bridge's followed by that many MALA steps on
     the target (``pipe(..., corrector_steps=...)``); ELBO / EUBO stay those of the bridge's
     paths."""
     g = torch.Generator().manual_seed(seed)
-    target, source = pipe.energy, pipe.source_energy
+    target = pipe.energy
     targets = list(pipe.target_classes)
     # speed: translate + decode, training K, after a warm-up call
     pipe(num_samples=64, generator=torch.Generator().manual_seed(seed + 1), progress=False,
@@ -123,13 +116,12 @@ def evaluate_bridge(pipe, judge, num_samples: int = 4000, seed: int = 0, log_z_s
     mix_exact = class_mix(classify(pipe.classifier, exact_images).argmax(-1))
     independent_z0 = pipe.sample_source(num_samples, g)  # rejection sampling ignores z0
     log_z, log_z_se = target.estimate_log_z(log_z_samples, g)
-    if source is None:
-        source_log_prob = lambda z: -0.5 * (z**2).sum(-1) - 0.5 * z.shape[1] * math.log(2 * math.pi)  # noqa: E731
-    else:
-        log_z0, _ = source.estimate_log_z(log_z_samples, g)
-        source_log_prob = lambda z: source.log_prob(z) - log_z0  # noqa: E731
-    elbo = _path_log_weights(pipe, out.trajectory, source_log_prob)
-    eubo = _path_log_weights(pipe, _backward_paths(pipe, exact, g), source_log_prob)
+    # ELBO / EUBO: the trainer's path weights, on forward paths (the pipeline call's) and on
+    # backward paths from exact target samples, both on the training grid
+    source = source_endpoint(pipe, log_z_samples, g)
+    forward, backward, grid = bridge_kernels(pipe)
+    elbo = path_log_weights(forward, backward, out.trajectory, grid, source, target)
+    eubo = path_log_weights(forward, backward, simulate(backward, exact, grid, g).states, grid, source, target)
     off_target = lambda z: (target.log_likelihood(z) < math.log(0.5)).double().mean().item()  # noqa: E731
     in_target = lambda labels: torch.isin(labels, torch.tensor(targets)).double().mean().item()  # noqa: E731
     return {
@@ -166,8 +158,8 @@ def evaluate(name: str, num_samples: Optional[int] = None, seed: int = 0, correc
         return {"name": name, "kind": entry.kind, **evaluate_classifier(load(name))}
     judge = load(JUDGE)
     if entry.kind == "bridge":
-        return {"kind": "bridge", **evaluate_bridge(load(name), judge, num_samples or 4000, seed,
-                                                        corrector_steps=corrector_steps)}
+        return {"kind": "bridge", **evaluate_zoo_bridge(load(name), judge, num_samples or 4000, seed,
+                                                            corrector_steps=corrector_steps)}
     return {"name": name, "kind": "generator", **evaluate_generator(load(name), judge, num_samples or 10_000, seed)}
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from d2e_zoo.dynamics import (GaussianKernel, ReferenceKernel, ReferenceProcess, TimeGrid, gaussian_log_prob,
-                              simulate, transition_log_probs)
+                              gaussian_transition, simulate, transition_log_probs)
+from d2e_zoo.dynamics.networks import DriftNet
 from d2e_zoo.dynamics.time_grid import TimeGridError
 
 
@@ -87,3 +88,61 @@ def test_chunked_simulation_is_consistent():
     traj = simulate(kern, torch.randn(1000, 2, generator=g), grid, g, with_log_probs=True, chunk_size=300)
     assert traj.states.shape == (5, 1000, 2) and traj.log_probs.shape == (4, 1000)
     assert torch.allclose(traj.log_probs, transition_log_probs(kern, traj.states, grid), atol=1e-4)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6])
+def test_gaussian_transition_closed_form(alpha):
+    """Both directions against the written-out formulas: forward N(a x + dt (f + g), c e^v),
+    backward N(x + dt b, c e^v), a = e^{-alpha dt}, c = sigma2 (1 - a^2) / (2 alpha) (sigma2 dt at alpha = 0)."""
+    ref = ReferenceProcess(sigma2=0.8, alpha=alpha)
+    g = torch.Generator().manual_seed(3)
+    x, drift, log_var, guide = (torch.randn(5, 3, generator=g) for _ in range(4))
+    dt = torch.tensor([0.1, 0.2, 0.05, 0.3, 0.15])
+    a = torch.exp(-alpha * dt)[:, None]
+    c = (0.8 * dt if alpha == 0 else 0.8 * (1 - torch.exp(-2 * alpha * dt)) / (2 * alpha))[:, None]
+    mean, var = gaussian_transition(ref, "forward", x, dt, drift, log_var, guide)
+    torch.testing.assert_close(mean, a * x + dt[:, None] * (drift + guide))
+    torch.testing.assert_close(var, c * log_var.exp())
+    mean, var = gaussian_transition(ref, "backward", x, dt, drift, log_var)
+    torch.testing.assert_close(mean, x + dt[:, None] * drift)
+    torch.testing.assert_close(var, c * log_var.exp())
+    mean, var = gaussian_transition(ref, "forward", x, dt)  # no learned part: the reference
+    torch.testing.assert_close(mean, a * x)
+    torch.testing.assert_close(var, c)
+    with pytest.raises(ValueError, match="valid: forward, backward"):
+        gaussian_transition(ref, "sideways", x, dt)
+
+
+def test_gaussian_log_prob_diagonal_and_isotropic():
+    g = torch.Generator().manual_seed(5)
+    x, mean = torch.randn(7, 3, generator=g), torch.randn(7, 3, generator=g)
+    var = torch.rand(7, 3, generator=g) + 0.1
+    expected = torch.distributions.Normal(mean, var.sqrt()).log_prob(x).sum(-1)
+    torch.testing.assert_close(gaussian_log_prob(x, mean, var), expected)
+    iso = torch.distributions.Normal(mean, 0.7).log_prob(x).sum(-1)
+    torch.testing.assert_close(gaussian_log_prob(x, mean, 0.49), iso)
+    torch.testing.assert_close(gaussian_log_prob(x, mean, torch.tensor([0.49])), iso)
+    with pytest.raises(ValueError, match="variance must be > 0"):
+        gaussian_log_prob(x, mean, 0.0)
+
+
+def test_guided_kernel_adds_guidance_to_the_drift():
+    """Score guidance is an added drift term: mean = reference mean + dt (f + scale h(t) score(x))."""
+    ref = ReferenceProcess(sigma2=0.5, alpha=0.4)
+    kern = GaussianKernel(2, "forward", ref, hidden=8, score_fn=lambda x: -x, guidance_scale=0.5)
+    torch.nn.init.normal_(kern.guidance[2].weight, std=0.5)
+    x, t, dt = torch.randn(6, 2), torch.rand(6), torch.full((6,), 0.1)
+    drift, log_var = kern.net(x, t)
+    guide = 0.5 * kern.guidance(kern.net.embed(t)) * (-x)
+    assert guide.abs().max() > 0
+    mean, var = kern.mean_var(x, t, dt)
+    torch.testing.assert_close(mean, gaussian_transition(ref, "forward", x, dt, drift + guide)[0])
+
+
+def test_drift_net_records_its_config():
+    net = DriftNet(3, hidden=12, depth=2, learn_variance=False, max_log_var=1.5, t_scale=2.0, time_dim=8,
+                   state_scale=3.0)
+    assert net.config == dict(dim=3, hidden=12, depth=2, learn_variance=False, max_log_var=1.5, t_scale=2.0,
+                              time_dim=8, state_scale=3.0)
+    copy = DriftNet(**net.config)
+    copy.load_state_dict(net.state_dict())  # same architecture: every tensor fits

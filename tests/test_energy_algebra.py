@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import d2e_zoo
-from d2e_zoo.endpoints.base import EndpointError, EnergyEndpoint, gaussian_log_prob
+from d2e_zoo.dynamics import gaussian_log_prob
+from d2e_zoo.endpoints.base import EndpointError, EnergyEndpoint
 from d2e_zoo.energies import (ClassifierPosterior, ExpressionError, ExpressionPosterior, Negation, conjunction,
                               disjunction, negation, parse_expression, tempered)
 from d2e_zoo.energies.expression import exact_classes, selected_classes
@@ -16,7 +17,7 @@ from d2e_zoo.samplers import gradient_flow, sample
 
 def gauss(mean, std, name=None):
     m = torch.tensor(mean, dtype=torch.float32)
-    return EnergyEndpoint(lambda x: gaussian_log_prob(x, m, std), dim=len(mean), name=name or f"N({mean},{std})")
+    return EnergyEndpoint(lambda x: gaussian_log_prob(x, m, std**2), dim=len(mean), name=name or f"N({mean},{std})")
 
 
 def mala_moments(energy, n=4000, steps=300, seed=0, x0=None):

@@ -19,7 +19,8 @@ import pytest
 import torch
 
 import d2e_zoo
-from d2e_zoo.endpoints.base import EnergyEndpoint, gaussian_log_prob
+from d2e_zoo.dynamics import gaussian_log_prob
+from d2e_zoo.endpoints.base import EnergyEndpoint
 from d2e_zoo.energies import (DEFAULT_NEGATION_WEIGHT, DEFAULT_TEMPERATURE, ClassifierPosterior, ExpressionPosterior,
                               Negation, negation)
 from d2e_zoo.ipf import IPFConfig

@@ -40,12 +40,18 @@ class DriftNet(nn.Module):
         t_scale: times are divided by this before embedding (use the grid's T).
         state_scale: typical size of the states; the network sees ``x / state_scale`` and
             its drift is multiplied by ``state_scale`` (keeps wide targets well conditioned).
+
+    ``config`` holds these constructor arguments (a dict of plain numbers), so that
+    ``DriftNet(**net.config)`` builds the same architecture (e.g. to export a trained net).
     """
 
     def __init__(self, dim: int, hidden: int = 64, depth: int = 3, learn_variance: bool = True,
                  max_log_var: float = 2.0, t_scale: float = 1.0, time_dim: int = 16,
                  state_scale: float = 1.0):
         super().__init__()
+        self.config = dict(dim=int(dim), hidden=int(hidden), depth=int(depth), learn_variance=bool(learn_variance),
+                           max_log_var=float(max_log_var), t_scale=float(t_scale), time_dim=int(time_dim),
+                           state_scale=float(state_scale))
         self.state_scale = state_scale
         self.dim = dim
         self.learn_variance = learn_variance

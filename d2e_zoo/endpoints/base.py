@@ -243,10 +243,3 @@ class Tempered(Endpoint):
 
     def _log_prob(self, x):
         return self.base.log_prob(x) / self.temperature
-
-
-
-def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, std: float) -> torch.Tensor:
-    """Normalised log N(x; mean, std^2 I), shape ``(N,)``."""
-    d = x.shape[-1]
-    return -0.5 * ((x - mean) ** 2).sum(-1) / std**2 - d * math.log(std) - 0.5 * d * math.log(2 * math.pi)

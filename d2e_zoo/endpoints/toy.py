@@ -29,7 +29,8 @@ from typing import Callable, Dict, Optional, Sequence, Union
 
 import torch
 
-from d2e_zoo.endpoints.base import Endpoint, EndpointError, gaussian_log_prob
+from d2e_zoo.dynamics.transition import gaussian_log_prob
+from d2e_zoo.endpoints.base import Endpoint, EndpointError
 
 __all__ = [
     "Gaussian",
@@ -74,7 +75,7 @@ class Gaussian(Endpoint):
         return self.mean + self.std * torch.randn(n, self.dim, generator=generator)
 
     def _log_prob(self, x):
-        return gaussian_log_prob(x, self.mean.to(x), self.std)
+        return gaussian_log_prob(x, self.mean.to(x), self.std**2)
 
 
 class GaussianMixture(Endpoint):

@@ -14,7 +14,8 @@ from typing import Optional
 
 import torch
 
-from ..endpoints.base import Endpoint, EndpointError, gaussian_log_prob
+from ..dynamics.transition import gaussian_log_prob
+from ..endpoints.base import Endpoint, EndpointError
 
 NUM_CLASSES = 10
 

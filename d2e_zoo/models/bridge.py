@@ -1,6 +1,8 @@
-"""The forward kernel of a trained bridge as a diffusers model."""
+"""The drift network of a trained bridge's kernel as a diffusers model."""
 
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 from diffusers import ConfigMixin, ModelMixin
@@ -11,12 +13,21 @@ from .common import DEPTH, DIM, SCALE, WIDTH, Limit, RangeCheckedConfig
 
 
 class BridgeDriftModel(RangeCheckedConfig, ModelMixin, ConfigMixin):
-    """Drift ``f(z, t)`` and log-variance multiplier ``v(z, t)`` of the forward kernel
+    """Drift ``f(z, t)`` and log-variance multiplier ``v(z, t)`` of a learned Gaussian kernel.
 
-        p_f(z_{k+1} | z_k) = N(z_k + dt_k f(z_k, t_k), sigma2 dt_k exp(v(z_k, t_k)))
+    For the forward kernel (the pipeline's ``bridge``), with the scheduler's reference
+    dZ = -alpha Z dt + sqrt(sigma2) dW and a_k = exp(-alpha dt_k),
+    c_k = sigma2 (1 - a_k^2) / (2 alpha) (Brownian, alpha = 0: a_k = 1, c_k = sigma2 dt_k):
 
-    (docs/method.md section 2; the reference's sigma2 and the time grid belong to the scheduler).
-    ``forward(z: (N, d), t: (N,) or ()) -> (drift: (N, d), log_var: (N, d) or None)``.
+        p_f(z_{k+1} | z_k) = N(a_k z_k + dt_k f(z_k, t_k), c_k exp(v(z_k, t_k)))
+
+    and for a backward kernel (``backward_bridge``)
+    ``p_b(z_k | z_{k+1}) = N(z_{k+1} + dt_k b(z_{k+1}, t_{k+1}), c_k exp(v(z_{k+1}, t_{k+1})))``.
+    The maths is :func:`d2e_zoo.dynamics.gaussian_transition` (docs/method.md section 2); the
+    reference and the time grid belong to the scheduler (``scheduler.kernel(model)`` joins them
+    into a kernel).
+
+    ``forward(z: (N, d), t: (N,) or (), t_features=None) -> (drift: (N, d), log_var: (N, d) or None)``.
     """
 
     CONFIG_LIMITS = {"dim": DIM, "hidden": WIDTH, "depth": DEPTH, "max_log_var": Limit(1e-3, 20.0, integer=False),
@@ -30,17 +41,24 @@ class BridgeDriftModel(RangeCheckedConfig, ModelMixin, ConfigMixin):
         super().__init__()
         self.net = DriftNet(dim, hidden, depth, learn_variance, max_log_var, t_scale, time_dim, state_scale)
 
-    def forward(self, z: torch.Tensor, t: torch.Tensor):
+    @property
+    def learn_variance(self) -> bool:
+        return self.net.learn_variance
+
+    def time_features(self, t: torch.Tensor) -> torch.Tensor:
+        """Precomputed first-layer features of times ``t`` (``(...,)``), see :class:`DriftNet`."""
+        return self.net.time_features(t)
+
+    def forward(self, z: torch.Tensor, t: torch.Tensor, t_features: Optional[torch.Tensor] = None):
         t = torch.as_tensor(t, dtype=z.dtype, device=z.device)
         if t.dim() == 0:
             t = t.expand(z.shape[0])
-        return self.net(z, t)
+        return self.net(z, t, t_features)
 
     @classmethod
     def from_drift_net(cls, net: DriftNet) -> "BridgeDriftModel":
-        """Wrap a trained :class:`DriftNet` (e.g. ``IPFTrainer.forward.net``), copying its weights."""
-        model = cls(dim=net.dim, hidden=net.input_x.out_features, depth=len(net.hidden_layers) + 1,
-                    learn_variance=net.learn_variance, max_log_var=net.max_log_var, t_scale=net.embed.t_scale,
-                    time_dim=net.embed.freqs.numel() * 2, state_scale=net.state_scale)
+        """Wrap a trained :class:`DriftNet` (e.g. ``IPFTrainer.forward.net``), copying its
+        weights; the architecture comes from the net's own ``config``."""
+        model = cls(**net.config)
         model.net.load_state_dict(net.state_dict())
         return model

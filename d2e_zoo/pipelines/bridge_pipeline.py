@@ -18,6 +18,7 @@ the digits the expression means).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import List, Optional
@@ -26,6 +27,8 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
+from ..dynamics.simulate import CHUNK_SIZE as SIMULATION_CHUNK
+from ..dynamics.simulate import simulate
 from ..energies import (DEFAULT_NEGATION_WEIGHT, DEFAULT_TEMPERATURE, ClassifierPosterior, ExpressionPosterior,
                         LatentPosterior, parse_classes, parse_expression)
 from ..energies.expression import selected_classes
@@ -138,17 +141,22 @@ class D2EBridgePipeline(DiffusionPipeline):
     def run_bridge(self, latents: torch.Tensor, num_inference_steps: Optional[int] = None,
                    generator: Optional[torch.Generator] = None, return_trajectory: bool = False,
                    progress: bool = True):
-        """Run the forward SDE from ``latents`` (``(N, d)``); returns ``(z1, trajectory or None)``."""
+        """Run the forward SDE from ``latents`` (``(N, d)``); returns ``(z1, trajectory or None)``.
+
+        This is the trainer's simulation (:func:`d2e_zoo.dynamics.simulate` of the bridge as a
+        kernel, ``scheduler.kernel(bridge)``), noise included: for the same ``generator``
+        state it gives the same paths as ``IPFTrainer.sample`` on the same grid."""
         self.scheduler.set_timesteps(num_inference_steps)
         z = latents.to(self.device, torch.float32)
-        states = [z] if return_trajectory else None
-        steps = range(self.scheduler.num_inference_steps)
-        for k in (self.progress_bar(steps) if progress else steps):
-            out = self.bridge(z, self.scheduler.timesteps[k].to(z))
-            z = self.scheduler.step(out, k, z, generator=generator).next_sample
-            if return_trajectory:
-                states.append(z)
-        return z, (torch.stack(states) if return_trajectory else None)
+        kernel = self.scheduler.kernel(self.bridge, "forward")
+        ticks = self.scheduler.num_inference_steps * math.ceil(z.shape[0] / SIMULATION_CHUNK)
+        if progress:
+            with self.progress_bar(total=ticks) as bar:
+                traj = simulate(kernel, z, self.scheduler.grid, generator, on_step=lambda k: bar.update())
+        else:
+            traj = simulate(kernel, z, self.scheduler.grid, generator)
+        # z1 is its own tensor, not a view into the trajectory (callers may change it in place)
+        return traj.x_last.clone(), (traj.states if return_trajectory else None)
 
     def correct(self, latents: torch.Tensor, num_steps: int, step_size: float = 0.05,
                 generator: Optional[torch.Generator] = None) -> torch.Tensor:

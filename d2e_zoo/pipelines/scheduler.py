@@ -2,7 +2,10 @@
 
 The learned kernel (``BridgeDriftModel``) is a function of continuous time, so the same
 bridge can be sampled on a grid with a different number of steps than it was trained with:
-``scheduler.set_timesteps(num_inference_steps)``.
+``scheduler.set_timesteps(num_inference_steps)``. The transition maths is not written here:
+every method calls :func:`d2e_zoo.dynamics.gaussian_transition`, the function the trainer's
+kernels call, and ``scheduler.kernel(model)`` presents a model as the trainer's kind of
+kernel, so that the pipeline runs :func:`d2e_zoo.dynamics.simulate` like training does.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from diffusers import ConfigMixin, SchedulerMixin
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 
-from ..dynamics.kernels import gaussian_log_prob
+from ..dynamics.kernels import DriftKernel
 from ..dynamics.reference import ReferenceProcess
 from ..dynamics.time_grid import TimeGrid
+from ..dynamics.transition import check_direction, gaussian_log_prob, gaussian_transition
 
 
 @dataclass
@@ -28,15 +32,20 @@ class BridgeSchedulerOutput(BaseOutput):
 
 
 class BridgeScheduler(SchedulerMixin, ConfigMixin):
-    """Euler-Maruyama steps of a learned Gaussian kernel on ``[0, t_max]`` (docs/method.md section 2)
+    """Steps of a learned Gaussian kernel on ``[0, t_max]``, with the reference
+    dZ = -alpha Z dt + sqrt(sigma2) dW (alpha = 0 for ``brownian``):
 
-        z_{k+1} ~ N(m_ref(z_k, dt_k) + dt_k f(z_k, t_k), c_ref(dt_k) exp(v(z_k, t_k)))
+        z_{k+1} ~ N(a_k z_k + dt_k f(z_k, t_k), c_k exp(v(z_k, t_k))),
+        a_k = exp(-alpha dt_k),  c_k = sigma2 (1 - a_k^2) / (2 alpha)   (Brownian: a_k = 1, c_k = sigma2 dt_k)
+
+    (:mod:`d2e_zoo.dynamics.transition` owns these formulas and the backward kernel's).
 
     Args:
         num_train_timesteps: K used in training (the default number of steps).
         t_max: the bridge's time horizon T.
         grid: ``uniform``, ``cosine`` or ``quadratic`` spacing.
         reference: ``brownian`` or ``ou``; ``sigma2`` its noise, ``alpha`` the OU rate.
+        source_std: the reference's initial standard deviation (used by its exact reversal).
     """
 
     config_name = "scheduler_config.json"
@@ -59,21 +68,39 @@ class BridgeScheduler(SchedulerMixin, ConfigMixin):
         self.timesteps = self.times[:-1]  # (K,) the time each step starts from
         self.dts = self.times[1:] - self.times[:-1]  # (K,)
 
-    def mean_var(self, model_output, step_index: int, sample: torch.Tensor):
-        """Mean ``(N, d)`` and variance ``(N, d)`` or ``(N, 1)`` of the next state."""
+    def kernel(self, model, direction: str = "forward") -> DriftKernel:
+        """``model`` (a :class:`~d2e_zoo.models.BridgeDriftModel`) with this scheduler's
+        reference as a kernel in ``direction``, for :func:`d2e_zoo.dynamics.simulate` and
+        :func:`d2e_zoo.dynamics.transition_log_probs` on ``self.grid`` (parameters shared)."""
+        return DriftKernel(model, direction, self.reference_process)
+
+    def _transition(self, direction: str, model_output, step_index: int, state: torch.Tensor):
+        check_direction(direction)
+        if not 0 <= step_index < self.num_inference_steps:
+            raise IndexError(f"step_index must be in 0..{self.num_inference_steps - 1}, got {step_index}")
         drift, log_var = model_output
-        dt = self.dts[step_index].to(sample)
-        base, ref_var = self.reference_process.transition(sample, dt.reshape(1))
-        mean = base + dt * drift
-        var = ref_var if log_var is None else ref_var * log_var.exp()
-        return mean, var
+        dt = self.dts[step_index].to(state).reshape(1)
+        return gaussian_transition(self.reference_process, direction, state, dt, drift, log_var)
+
+    def mean_var(self, model_output, step_index: int, sample: torch.Tensor):
+        """Mean ``(N, d)`` and variance ``(N, d)`` or ``(N, 1)`` of ``z_{k+1}`` given
+        ``model_output = (drift, log_var)``, a forward model's output at ``(z_k, t_k)``."""
+        return self._transition("forward", model_output, step_index, sample)
 
     def step(self, model_output, step_index: int, sample: torch.Tensor, generator: Optional[torch.Generator] = None,
-             return_dict: bool = True):
-        """Sample ``z_{k+1}`` given ``model_output = (drift, log_var)`` at ``(z_k, t_k)``."""
+             return_dict: bool = True, variance_noise: Optional[torch.Tensor] = None):
+        """Sample ``z_{k+1}`` given ``model_output = (drift, log_var)`` at ``(z_k, t_k)``.
+
+        The noise is ``variance_noise`` (``(N, d)``) if given, else drawn from ``generator``.
+        (The pipeline does not loop over this: it runs :func:`d2e_zoo.dynamics.simulate`, which
+        draws all K steps' noise at once; feed ``variance_noise[k]`` of one
+        ``randn((K, N, d), generator)`` to reproduce its paths with this method.)
+        """
         mean, var = self.mean_var(model_output, step_index, sample)
-        noise = torch.randn(sample.shape, generator=generator, dtype=sample.dtype).to(sample.device)
-        nxt = mean + var.sqrt() * noise
+        if variance_noise is None:
+            variance_noise = torch.randn(sample.shape, generator=generator, dtype=sample.dtype,
+                                         device=None if generator is None else generator.device)
+        nxt = mean + var.sqrt() * variance_noise.to(sample)
         return BridgeSchedulerOutput(next_sample=nxt) if return_dict else (nxt,)
 
     def log_prob(self, model_output, step_index: int, sample: torch.Tensor, next_sample: torch.Tensor):
@@ -84,8 +111,9 @@ class BridgeScheduler(SchedulerMixin, ConfigMixin):
     def backward_mean_var(self, model_output, step_index: int, next_sample: torch.Tensor):
         """Mean and variance of the backward kernel ``p_b(z_k | z_{k+1})``, where
         ``model_output = (b, v)`` is a backward model's output at ``(z_{k+1}, t_{k+1})``."""
-        drift, log_var = model_output
-        dt = self.dts[step_index].to(next_sample)
-        ref_var = self.reference_process.step_variance(dt.reshape(1))[..., None]
-        mean = next_sample + dt * drift
-        return mean, (ref_var if log_var is None else ref_var * log_var.exp())
+        return self._transition("backward", model_output, step_index, next_sample)
+
+    def backward_log_prob(self, model_output, step_index: int, next_sample: torch.Tensor, sample: torch.Tensor):
+        """``log p_b(sample | next_sample)``, shape ``(N,)``."""
+        mean, var = self.backward_mean_var(model_output, step_index, next_sample)
+        return gaussian_log_prob(sample, mean, var)
