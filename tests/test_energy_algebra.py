@@ -23,7 +23,7 @@ def gauss(mean, std, name=None):
 def mala_moments(energy, n=4000, steps=300, seed=0, x0=None):
     g = torch.Generator().manual_seed(seed)
     x0 = torch.randn(n, energy.dim, generator=g) if x0 is None else x0
-    x = sample(energy, x0=x0, method="mala", n_steps=steps, step_size=0.05, generator=g).samples
+    x = sample(energy, x0=x0, method="mala", num_steps=steps, step_size=0.05, generator=g).samples
     return x.mean(0), x.var(0)
 
 
@@ -52,7 +52,7 @@ def test_disjunction_keeps_both_modes_and_is_a_log_sum_exp():
     assert (ends[:, 0] < 0).any() and (ends[:, 0] > 0).any()
     # equal normalisers: equal weights
     g = torch.Generator().manual_seed(1)
-    z = sample(either, x0=torch.randn(4000, 2, generator=g) * 3, method="mala", n_steps=200, step_size=0.05,
+    z = sample(either, x0=torch.randn(4000, 2, generator=g) * 3, method="mala", num_steps=200, step_size=0.05,
                generator=g).samples
     assert (z[:, 0] > 0).float().mean() == pytest.approx(0.5, abs=0.05)
 

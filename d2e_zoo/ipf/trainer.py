@@ -173,7 +173,7 @@ class IPFTrainer:
                        checkpoint_dir: Optional[str]) -> LoopResult:
         """All gradient steps of one half-step, driven by :func:`~d2e_zoo.step_loop.run_loop`."""
         c, st = self.config, self.state
-        n_steps = c.backward_steps if phase == "backward" else c.forward_steps
+        num_steps = c.backward_steps if phase == "backward" else c.forward_steps
         iteration = st.iteration
         self._begin_half_step(phase)
 
@@ -191,7 +191,7 @@ class IPFTrainer:
 
         recovery = "the last good state was restored" + (f" (also on disk in {checkpoint_dir})"
                                                          if checkpoint_dir else "")
-        return run_loop(lambda step: self._train_step(phase), 0, n_steps, progress=progress, leave=False,
+        return run_loop(lambda step: self._train_step(phase), 0, num_steps, progress=progress, leave=False,
                         desc=f"IPF {iteration + 1}/{c.ipf_iterations} {phase}", budget=budget,
                         after_step=after_step, log_every=LOG_EVERY, on_log=record,
                         where=lambda step: f"IPF iteration {iteration + 1}, {phase} step {step + 1}",

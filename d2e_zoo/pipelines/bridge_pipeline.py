@@ -166,7 +166,7 @@ class D2EBridgePipeline(DiffusionPipeline):
         moves them away from their source (see the README for the measured trade-off)."""
         from ..samplers import sample  # local: the samplers import the energies, not pipelines
 
-        return sample(self.energy, x0=latents, method="mala", stop="steps", n_steps=num_steps,
+        return sample(self.energy, x0=latents, method="mala", stop="steps", num_steps=num_steps,
                       step_size=step_size, generator=generator).samples
 
     @torch.no_grad()
