@@ -1,4 +1,5 @@
-"""Gaussian transition kernels, forward and backward (maths: :mod:`d2e_zoo.dynamics.transition`).
+"""Gaussian transition kernels, forward and backward (docs/method.md section 2; the maths is
+:mod:`d2e_zoo.dynamics.transition`).
 
     forward   p_f(x_{k+1} | x_k)  = N(a_k x_k + dt_k [f(x_k, t_k) + g(x_k, t_k)],  c_k exp(v_f(x_k, t_k)))
     backward  p_b(x_k | x_{k+1})  = N(x_{k+1} + dt_k b(x_{k+1}, t_{k+1}),           c_k exp(v_b(x_{k+1}, t_{k+1})))

@@ -1,5 +1,5 @@
 """The one owner of a Gaussian transition's maths: its mean and variance in either
-direction, and the Gaussian log-density that scores it.
+direction, and the Gaussian log-density that scores it (docs/method.md section 2).
 
 With a reference process dX = -alpha X dt + sqrt(sigma2) dW (:class:`ReferenceProcess`;
 alpha = 0 is Brownian motion) and a step dt_k = t_{k+1} - t_k, its exact transition is
