@@ -74,15 +74,3 @@ def pipeline_lock(bridge: str) -> threading.Lock:
 def loaded() -> list[str]:
     """Names loaded so far in this process."""
     return sorted(_cache)
-
-
-def warm_up(names=("mnist-even",)) -> None:
-    """Load ``names`` and the judge and run one tiny translation, so the first click is fast."""
-    from .translate import translate
-
-    get_judge()
-    for name in names:
-        try:
-            translate(name, num_samples=2, seed=0, steps=2, use_cache=False)
-        except InputError as e:
-            logger.warning("warm-up of %s skipped: %s", name, e)

@@ -12,6 +12,7 @@ client) gets the same translation back from the cache or, if evicted, recomputed
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -24,6 +25,8 @@ import torch
 from ..zoo.registry import get_entry
 from .choices import DEFAULT_STEPS, InputError, validate_request
 from .models import get_judge, get_pipeline, pipeline_lock
+
+logger = logging.getLogger(__name__)
 
 MAX_PROBES = 21  # the judge looks at most this many steps along the path (always the first and last)
 CACHE_SIZE = 16
@@ -251,3 +254,13 @@ def get_run(run_id: str) -> Translation:
         raise InputError("That run is no longer in memory (runs of your own drawings are kept for a while "
                          "only): press the button again.")
     return translate(m.group("bridge"), int(m.group("n")), int(m.group("seed")), int(m.group("steps")))
+
+
+def warm_up(names=("mnist-even",)) -> None:
+    """Load ``names`` and the judge and run one tiny translation, so the first click is fast."""
+    get_judge()
+    for name in names:
+        try:
+            translate(name, num_samples=2, seed=0, steps=2, use_cache=False)
+        except InputError as e:
+            logger.warning("warm-up of %s skipped: %s", name, e)
