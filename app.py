@@ -44,8 +44,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _warm_up(models, translate, names):
-    translate.warm_up(names)
+def _warm_up(models, names):
+    from d2e_zoo.app.translate import warm_up
+
+    warm_up(names)
     print(f"Models warm in {time.perf_counter() - _T0:.1f} s: {', '.join(models.loaded())}", flush=True)
 
 
@@ -53,7 +55,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    from d2e_zoo.app import models, translate, ui
+    from d2e_zoo.app import models, ui
 
     threads = ui.set_threads(args.concurrency, args.threads)
     demo = ui.build_demo(concurrency_limit=args.concurrency, max_queue=args.max_queue)
@@ -63,7 +65,7 @@ def main(argv=None) -> int:
           f"(concurrency {args.concurrency}, {threads} torch thread(s) each)", flush=True)
     names = [n for n in args.warmup.split(",") if n.strip()]
     if names:  # after the server is up: the page is usable at once, the first click finds the models warm
-        threading.Thread(target=_warm_up, args=(models, translate, names), daemon=True, name="warm-up").start()
+        threading.Thread(target=_warm_up, args=(models, names), daemon=True, name="warm-up").start()
     try:
         demo.block_thread()
     except KeyboardInterrupt:
