@@ -7,10 +7,10 @@
 For every entry a staging folder ``<out>/<name>/`` is assembled from the bundled snapshot
 (``d2e_zoo/zoo/bundled/<name>``, never the Hub): generators and classifiers are a diffusers
 model folder; bridges are a diffusers pipeline folder to which the shared ``decoder/`` (the
-latent-to-image network) and ``classifier/`` (bundled once under their own zoo names) are added, so that the Hub repository
-loads on its own. A ``README.md`` model card is generated from the registry metadata and the
-entry's ``training.json``. Pickled files (``.bin``, ``.pt``, ``.pth``, ``.ckpt``, ``.pkl``) are
-refused. Every entry is staged before anything is uploaded. The repository is
+latent-to-image network) and ``classifier/`` (bundled once under their own zoo names) are
+added, so that the Hub repository loads on its own. A ``README.md`` model card is generated
+from the registry metadata and the entry's ``training.json``. Pickled files (``.bin``, ``.pt``,
+``.pth``, ``.ckpt``, ``.pkl``) are refused. Every entry is staged before anything is uploaded. The repository is
 ``<org>/<name>`` with ``--org``, else the entry's ``hub_repo`` (``$D2E_ZOO_HUB_ORG``, default
 ``d2e-zoo``). ``--metrics FILE.json`` adds ``{name: {metric: value}}`` to the cards.
 """

@@ -57,8 +57,9 @@ def parse_ood_target(target: str):
 def latent_scores(z: torch.Tensor, decoder, classifier, target, temperature: float,
                   images: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """``{"U": (N,), "|grad U|": (N,)}`` of the classifier posterior for one target at
-    latents ``z: (N, d)`` (``decoder``: the latent-to-image network G). ``target``: a class set, ``"pred"`` (C = {argmax p(c | G(z))} per
-    latent) or ``"pred-x"`` (C = {argmax p(c | x)} per image; needs ``images``)."""
+    latents ``z: (N, d)`` (``decoder``: the latent-to-image network G). ``target``: a class
+    set, ``"pred"`` (C = {argmax p(c | G(z))} per latent) or ``"pred-x"`` (C = {argmax p(c | x)}
+    per image; needs ``images``)."""
     target = parse_ood_target(target)
     if target not in PER_IMAGE:
         u, g = energy_and_grad(ClassifierPosterior(decoder, classifier, target, temperature).log_prob, z)

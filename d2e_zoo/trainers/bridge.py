@@ -2,8 +2,8 @@
 it as a :class:`~d2e_zoo.pipelines.D2EBridgePipeline`.
 
 Recipe sections: ``[bridge]`` (:class:`~d2e_zoo.trainers.recipe.BridgeSpec`: ``decoder``, the
-latent-to-image network, and ``classifier``, zoo names or paths; ``target``, ``"even"``, ``"3"``, ``"even and not 4"``, ...;
-optional ``source``, a class set: energy-to-energy; ``temperature``, ``negation_weight``,
+latent-to-image network, and ``classifier``, zoo names or paths; ``target``, ``"even"``, ``"3"``,
+``"even and not 4"``, ...; optional ``source``, a class set: energy-to-energy; ``temperature``, ``negation_weight``,
 ``max_seconds``, a safety cap on training time, and ``threads``); ``[ipf]`` with
 :class:`~d2e_zoo.ipf.IPFConfig` fields. Several processes each run the same IPF schedule
 with their own random streams and average gradients at every step.
