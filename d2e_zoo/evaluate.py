@@ -57,9 +57,12 @@ def total_variation(p: list[float], q: list[float]) -> float:
 
 
 @torch.no_grad()
-def evaluate_generator(generator, judge, num_samples: int = 10_000, seed: int = 0) -> dict:
-    z = torch.randn(num_samples, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
-    probs = classify(judge, torch.cat([generator(z[i:i + 4096]) for i in range(0, num_samples, 4096)]))
+def evaluate_generator(decoder, judge, num_samples: int = 10_000, seed: int = 0) -> dict:
+    """Judge metrics of a zoo generator (kind ``generator``): the class mix and confidence of
+    the judge on ``decoder(z)`` for ``num_samples`` latents ``z ~ N(0, I)`` drawn with ``seed``;
+    ``decoder`` maps latents ``(N, d)`` to images ``(N, 1, 28, 28)``."""
+    z = torch.randn(num_samples, decoder.latent_dim, generator=torch.Generator().manual_seed(seed))
+    probs = classify(judge, torch.cat([decoder(z[i:i + 4096]) for i in range(0, num_samples, 4096)]))
     mix = class_mix(probs.argmax(-1))
     return {"judge_class_mix": mix, "min_class_fraction": min(mix), "max_class_fraction": max(mix),
             "judge_confidence": probs.max(-1).values.mean().item(), "num_samples": num_samples}

@@ -50,7 +50,7 @@ def digit_picture(d: str, size: int = 280, ink=0, paper=255, mode="L") -> Image.
 def test_priors_are_the_generators_with_bridges():
     names = [n for _, n in prior_choices()]
     assert names == ["mnist-gan", "mnist-gan-z50", "mnist-vae"]
-    bridges = {d2e_zoo.get_entry(b).generator for b in d2e_zoo.list_models(kind="bridge")}
+    bridges = {d2e_zoo.get_entry(b).decoder for b in d2e_zoo.list_models(kind="bridge")}
     assert set(names) == bridges
 
 
@@ -63,7 +63,7 @@ def test_targets_follow_the_prior():
     assert [n for _, n in target_choices("mnist-gan-z50")] == ["mnist-gan-z50-even", "mnist-gan-z50-odd"]
     for _, prior in prior_choices():
         for _, bridge in target_choices(prior):
-            assert d2e_zoo.get_entry(bridge).generator == prior
+            assert d2e_zoo.get_entry(bridge).decoder == prior
     with pytest.raises(InputError, match="Unknown prior 'nope'.*mnist-gan"):
         target_choices("nope")
 
@@ -232,14 +232,14 @@ def test_mnist_normalisation_centres_the_digit():
 
 
 def test_gan_inversion_finds_a_generated_digit_and_leaves_the_weights():
-    gen = models.get_pipeline(BRIDGE).generator
-    before = [p.detach().clone() for p in gen.parameters()]
+    decoder = models.get_pipeline(BRIDGE).decoder
+    before = [p.detach().clone() for p in decoder.parameters()]
     with torch.no_grad():
-        target = gen(torch.randn(1, 10, generator=torch.Generator().manual_seed(1)))
-    z, err = drawing.invert_generator(gen, target, steps=150, seed=0)
+        target = decoder(torch.randn(1, 10, generator=torch.Generator().manual_seed(1)))
+    z, err = drawing.invert_decoder(decoder, target, steps=150, seed=0)
     assert z.shape == (1, 10) and err < 0.01
-    assert all(torch.equal(a, b) for a, b in zip(before, gen.parameters(), strict=True))
-    assert all(p.grad is None for p in gen.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, decoder.parameters(), strict=True))
+    assert all(p.grad is None for p in decoder.parameters())
 
 
 def test_vae_uses_its_encoder():

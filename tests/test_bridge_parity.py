@@ -51,7 +51,7 @@ def _export(trainer: IPFTrainer) -> D2EBridgePipeline:
                                 sigma2=c.sigma2, alpha=c.alpha, source_std=c.source_std)
     return D2EBridgePipeline(bridge=BridgeDriftModel.from_drift_net(trainer.forward.net),
                              backward_bridge=BridgeDriftModel.from_drift_net(trainer.backward.net),
-                             scheduler=scheduler, generator=_TinyDecoder(), classifier=MLPClassifier(hidden=(8,)),
+                             scheduler=scheduler, decoder=_TinyDecoder(), classifier=MLPClassifier(hidden=(8,)),
                              target_classes=[1])
 
 

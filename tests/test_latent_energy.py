@@ -13,7 +13,7 @@ from d2e_zoo.pipelines import BridgeScheduler, D2EBridgePipeline
 
 
 class LineGenerator(nn.Module):
-    """A 1-d 'generator': the image is filled with the latent value (N, 1) -> (N, 1, 28, 28)."""
+    """A 1-d decoder: the image is filled with the latent value (N, 1) -> (N, 1, 28, 28)."""
 
     latent_dim = 1
 
@@ -92,7 +92,7 @@ def test_zero_drift_pipeline_is_the_reference_on_any_grid(reference, alpha, step
     sched = BridgeScheduler(num_train_timesteps=10, t_max=t_max, grid="cosine", reference=reference,
                             sigma2=sigma2, alpha=alpha)
     pipe = D2EBridgePipeline(bridge=BridgeDriftModel(dim=d, hidden=8), scheduler=sched,
-                             generator=_TinyGenerator(d), classifier=MLPClassifier(hidden=(8,)),
+                             decoder=_TinyDecoder(d), classifier=MLPClassifier(hidden=(8,)),
                              target_classes=[1], temperature=1.0)
     z0 = torch.full((20_000, d), 2.0)
     out = pipe(latents=z0, num_inference_steps=steps, decode=False, progress=False,
@@ -106,7 +106,7 @@ def test_zero_drift_pipeline_is_the_reference_on_any_grid(reference, alpha, step
     assert out.latents.var(0).mean().item() == pytest.approx(v, rel=0.04)
 
 
-class _TinyGenerator(ModelMixin, ConfigMixin):
+class _TinyDecoder(ModelMixin, ConfigMixin):
     def __init__(self, d):
         super().__init__()
         self.lin = nn.Linear(d, 784)

@@ -67,7 +67,7 @@ def _bridge_folder(folder: Path, name: str):
     folder.mkdir(parents=True)
     index = {"_class_name": "D2EBridgePipeline", "_diffusers_version": "0.42.1",
              "bridge": ["d2e_zoo", "BridgeDriftModel"], "backward_bridge": ["d2e_zoo", "BridgeDriftModel"],
-             "scheduler": ["d2e_zoo", "BridgeScheduler"], "generator": ["d2e_zoo", "MLPGenerator"],
+             "scheduler": ["d2e_zoo", "BridgeScheduler"], "decoder": ["d2e_zoo", "MLPGenerator"],
              "classifier": ["d2e_zoo", "MLPClassifier"], "target_classes": [0, 2, 4, 6, 8], "temperature": 0.5}
     (folder / "model_index.json").write_text(json.dumps(index))
     for comp in ("bridge", "backward_bridge"):
@@ -76,7 +76,7 @@ def _bridge_folder(folder: Path, name: str):
     (folder / "scheduler").mkdir()
     (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps({"_class_name": "BridgeScheduler"}))
     (folder / "training.json").write_text(json.dumps({
-        "recipe": {"name": name, "bridge": {"generator": "mnist-gan", "classifier": "mnist-classifier",
+        "recipe": {"name": name, "bridge": {"decoder": "mnist-gan", "classifier": "mnist-classifier",
                                             "temperature": 0.5}},
         "data_source": DATA_SOURCE, "metrics": {"train_seconds": 12.5, "ipf_iterations": 6}}))
 
@@ -151,9 +151,9 @@ def test_dry_run_bridge_is_a_complete_pipeline(bundled, no_network, tmp_path, ca
     out = tmp_path / "out"
     assert publish.main(["mnist-even", "--dry-run", "--out", str(out)]) == 0
     folder = out / "mnist-even"
-    for comp in ("bridge", "backward_bridge", "scheduler", "generator", "classifier"):
+    for comp in ("bridge", "backward_bridge", "scheduler", "decoder", "classifier"):
         assert (folder / comp).is_dir(), comp
-    assert json.loads((folder / "generator" / "config.json").read_text())["_class_name"] == "MLPGenerator"
+    assert json.loads((folder / "decoder" / "config.json").read_text())["_class_name"] == "MLPGenerator"
     assert json.loads((folder / "classifier" / "config.json").read_text())["_class_name"] == "MLPClassifier"
     card = (folder / "README.md").read_text()
     meta = front_matter(card)
@@ -162,8 +162,8 @@ def test_dry_run_bridge_is_a_complete_pipeline(bundled, no_network, tmp_path, ca
     assert "pipe(num_samples=16, generator=torch.Generator().manual_seed(0))" in card
     assert "accelerate launch training/train.py mnist-even" in card and "temperature 0.5" in card
     # the plan names the repo id and the files with sizes; the bundled snapshot is untouched
-    assert "d2e-zoo/mnist-even" in caplog.text and "generator/diffusion_pytorch_model.safetensors" in caplog.text
-    assert not (bundled / "mnist-even" / "generator").exists()
+    assert "d2e-zoo/mnist-even" in caplog.text and "decoder/diffusion_pytorch_model.safetensors" in caplog.text
+    assert not (bundled / "mnist-even" / "decoder").exists()
     assert not (bundled / "mnist-even" / "README.md").exists()
 
 

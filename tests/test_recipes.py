@@ -3,9 +3,11 @@ values are refused with the valid choices named, recipes are found as package da
 through a path outside the package), and the defaults each live in one place."""
 
 import ast
+import dataclasses
 import fnmatch
 import inspect
 import json
+import logging
 import os
 import re
 import shutil
@@ -73,6 +75,28 @@ def test_bundled_training_records_read_as_the_shipped_recipes(name):
     back through the same path, and is the shipped recipe of that name."""
     record = json.loads((bundled_dir() / name / "training.json").read_text())["recipe"]
     assert Recipe.from_dict(record) == load_recipe(name)
+    if record["kind"] == "bridge":  # recorded under the old key: the decoder is the registry's
+        assert "generator" in record["bridge"] and "decoder" not in record["bridge"]
+        assert Recipe.from_dict(record).bridge.decoder == d2e_zoo.get_entry(name).decoder
+
+
+def test_the_old_bridge_key_generator_reads_as_decoder(caplog):
+    """``[bridge] generator`` (older records) is the decoder, logged at DEBUG only; both keys at once are refused."""
+    raw = tomllib.loads(textwrap.dedent(BASE_BRIDGE))
+    old = json.loads(json.dumps(raw))
+    old["bridge"]["generator"] = old["bridge"].pop("decoder")
+    with caplog.at_level(logging.DEBUG, logger="d2e_zoo.trainers.recipe"):
+        recipe = Recipe.from_dict(old)
+    assert recipe == Recipe.from_dict(raw) and recipe.bridge.decoder == "mnist-gan"
+    assert recipe.to_dict()["bridge"]["decoder"] == "mnist-gan" and "generator" not in recipe.to_dict()["bridge"]
+    assert any("old key 'generator' as 'decoder'" in r.getMessage() for r in caplog.records)
+    assert all(r.levelno == logging.DEBUG for r in caplog.records if r.name == "d2e_zoo.trainers.recipe")
+    both = json.loads(json.dumps(raw))
+    both["bridge"]["generator"] = "mnist-vae"
+    with pytest.raises(RecipeError, match=r"\[bridge\]: both 'decoder' and its old name 'generator' are given; "
+                                          r"keep only 'decoder'"):
+        Recipe.from_dict(both)
+    assert "generator" not in {f.name for f in dataclasses.fields(BridgeSpec)}
 
 
 # ----------------------------------------------------------------------- bad input --
@@ -98,7 +122,7 @@ BASE_BRIDGE = """
     name = "tiny-bridge"
     kind = "bridge"
     [bridge]
-    generator = "mnist-gan"
+    decoder = "mnist-gan"
     classifier = "mnist-classifier"
     target = "even"
     [ipf]
@@ -148,7 +172,7 @@ def test_an_unknown_or_misplaced_section_names_the_valid_sections():
         Recipe.from_dict(_with(BASE_CLASSIFIER, "top", "kind = 'gann'"))
     raw = tomllib.loads(textwrap.dedent(BASE_BRIDGE))
     del raw["bridge"]["target"]
-    with pytest.raises(RecipeError, match=r"\[bridge\]: missing 'target' \(required: generator, classifier, target"):
+    with pytest.raises(RecipeError, match=r"\[bridge\]: missing 'target' \(required: decoder, classifier, target"):
         Recipe.from_dict(raw)
 
 
@@ -276,7 +300,7 @@ def test_the_negation_weight_default_is_the_one_constant():
     for built in (Negation(a, b), negation(a, b), a.without(b)):
         assert built.weight == DEFAULT_NEGATION_WEIGHT
         assert torch.allclose(built.log_prob(x), a.log_prob(x) - DEFAULT_NEGATION_WEIGHT * b.log_prob(x))
-    spec = BridgeSpec(generator="mnist-gan", classifier="mnist-classifier", target="even without 4")
+    spec = BridgeSpec(decoder="mnist-gan", classifier="mnist-classifier", target="even without 4")
     assert spec.negation_weight == DEFAULT_NEGATION_WEIGHT and spec.temperature == DEFAULT_TEMPERATURE
     from d2e_zoo.app import compose
     from d2e_zoo.pipelines import D2EBridgePipeline

@@ -127,7 +127,7 @@ def test_tiny_bridge_recipe_trains_and_loads(tmp_path, monkeypatch, capsys, capl
         kind = "bridge"
         seed = 0
         [bridge]
-        generator = "mnist-gan"
+        decoder = "mnist-gan"
         classifier = "mnist-classifier"
         target = "even"
         temperature = 0.5
@@ -143,7 +143,7 @@ def test_tiny_bridge_recipe_trains_and_loads(tmp_path, monkeypatch, capsys, capl
         """)
     _train_module().main([str(recipe), "--output_dir", str(tmp_path / "run")])
     export = tmp_path / "run" / "export"
-    assert (export / "model_index.json").is_file() and not (export / "generator").exists()
+    assert (export / "model_index.json").is_file() and not (export / "decoder").exists()
     from d2e_zoo.zoo import load
 
     pipe = load("mnist-even", path=export)

@@ -4,7 +4,10 @@ Tests are parametrised over every registered entry (timm-style), so adding an en
 a bundled snapshot or a recipe fails here.
 """
 
+import dataclasses
+import inspect
 import json
+import logging
 import shutil
 
 import pytest
@@ -14,7 +17,7 @@ import d2e_zoo
 from d2e_zoo.endpoints.base import EndpointError
 from d2e_zoo.models.common import ShapeError
 from d2e_zoo.trainers.recipe import load_recipe
-from d2e_zoo.zoo import ZooLoadError, get_entry, list_models, load
+from d2e_zoo.zoo import ZooEntry, ZooLoadError, get_entry, list_models, load
 from d2e_zoo.zoo.paths import bundled_dir
 
 ALL = list_models()
@@ -92,7 +95,7 @@ def test_bridges_translate(name):
     again = pipe(num_samples=6, generator=torch.Generator().manual_seed(0))
     assert torch.equal(again.latents, out.latents)  # seeded: reproducible
     assert pipe.energy.log_prob(out.latents).shape == (6,)
-    logits = pipe.classifier(pipe.generator(out.latents))
+    logits = pipe.classifier(pipe.decoder(out.latents))
     assert logits.shape == (6, 10)
 
 
@@ -115,14 +118,14 @@ def test_bridge_from_given_latents_and_other_step_counts():
 def test_energy_to_energy_bridge_starts_from_its_source_posterior():
     pipe = load("mnist-3-to-8")
     out = pipe(num_samples=64, generator=torch.Generator().manual_seed(0))
-    src = pipe.classifier(pipe.generator(out.initial_latents)).argmax(-1)
+    src = pipe.classifier(pipe.decoder(out.initial_latents)).argmax(-1)
     assert (src == 3).float().mean() > 0.8  # z0 are exact draws from the digit-3 posterior
 
 
 def test_pipeline_save_pretrained_round_trip(tmp_path):
     pipe = load("mnist-odd")
     pipe.save_pretrained(tmp_path)  # self-contained: all five components
-    for sub in ("bridge", "backward_bridge", "scheduler", "generator", "classifier"):
+    for sub in ("bridge", "backward_bridge", "scheduler", "decoder", "classifier"):
         assert (tmp_path / sub).is_dir()
     assert not list(tmp_path.rglob("*.bin"))
     again = load("mnist-odd", path=tmp_path)
@@ -133,6 +136,84 @@ def test_pipeline_save_pretrained_round_trip(tmp_path):
     assert torch.equal(a, b)
     reloaded = d2e_zoo.D2EBridgePipeline.from_pretrained(tmp_path, use_safetensors=True)
     assert reloaded.target_classes == pipe.target_classes and reloaded.temperature == pipe.temperature
+
+
+def test_the_latent_to_image_network_is_the_decoder():
+    """``generator`` means only a ``torch.Generator``: the network that maps latents to images is
+    the component ``decoder`` (pipeline, energies, registry, bundled snapshots)."""
+
+    from d2e_zoo.energies import ClassifierPosterior, ExpressionPosterior
+    from d2e_zoo.models import MLPGenerator
+
+    params = inspect.signature(d2e_zoo.D2EBridgePipeline.__init__).parameters
+    assert "decoder" in params and "generator" not in params
+    for cls in (ClassifierPosterior, ExpressionPosterior):
+        params = inspect.signature(cls.__init__).parameters
+        assert "decoder" in params and "generator" not in params
+    assert "generator" not in {f.name for f in dataclasses.fields(ZooEntry)}
+    pipe = load("mnist-even")
+    assert isinstance(pipe.decoder, MLPGenerator) and "generator" not in pipe.components
+    gan = load("mnist-gan")
+    assert all(torch.equal(a, b) for a, b in zip(pipe.decoder.state_dict().values(), gan.state_dict().values()))
+    z = torch.randn(5, 10, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(pipe.decode(z), gan(z)) and pipe.energy.decoder is pipe.decoder
+    assert pipe.model_cpu_offload_seq == "bridge->decoder"
+    for name in BRIDGES:
+        assert get_entry(get_entry(name).decoder).kind == "generator"  # the zoo kind keeps its name
+        index = json.loads((bundled_dir() / name / "model_index.json").read_text())
+        assert "decoder" in index and "generator" not in index
+
+
+def _rename_component(folder, old: str, new: str, subfolder: bool):
+    index = json.loads((folder / "model_index.json").read_text())
+    index[new] = index.pop(old)
+    (folder / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True))
+    if subfolder:
+        (folder / old).rename(folder / new)
+
+
+@pytest.mark.parametrize("layout", ["shared-left-out", "self-contained"])
+def test_a_snapshot_saved_under_the_old_name_still_loads(tmp_path, caplog, layout):
+    """A bridge folder whose model_index.json names the decoder ``generator`` (and, self-contained,
+    holds it as ``generator/``) loads by path and translates exactly as the bundled bridge."""
+    from d2e_zoo.trainers.bridge import save_bridge
+    from d2e_zoo.zoo.loading import load_pipeline_folder, plan_load
+
+    reference = load("mnist-even", use_hub=False)
+    folder = tmp_path / "old"
+    if layout == "shared-left-out":
+        shutil.copytree(bundled_dir() / "mnist-even", folder)
+    else:
+        save_bridge(reference, folder, shared=False)  # save_pretrained keeping every component
+    _rename_component(folder, "decoder", "generator", subfolder=layout == "self-contained")
+    before = (folder / "model_index.json").read_text()
+    with caplog.at_level(logging.DEBUG, logger="d2e_zoo.zoo.loading"):
+        pipe = d2e_zoo.load("mnist-even", path=folder)
+    assert any("old component name(s) generator as decoder" in r.getMessage() and r.levelno == logging.DEBUG
+               for r in caplog.records)
+    # the self-contained snapshot's own generator/ folder is read; the other takes the zoo's mnist-gan
+    assert set(plan_load("mnist-even", path=folder, use_hub=False).components) == (
+        set() if layout == "self-contained" else {"decoder", "classifier"})
+    assert (folder / "model_index.json").read_text() == before  # the old folder is left as it was
+    assert pipe.zoo_info.origin == "path" and pipe.config._name_or_path == str(folder)
+    a = pipe(num_samples=8, generator=torch.Generator().manual_seed(3), return_trajectory=True)
+    b = reference(num_samples=8, generator=torch.Generator().manual_seed(3), return_trajectory=True)
+    assert torch.equal(a.trajectory, b.trajectory) and torch.equal(a.images, b.images)
+    if layout == "self-contained":  # also without the zoo passing any component in
+        bare = load_pipeline_folder(folder)
+        assert isinstance(bare.decoder, type(reference.decoder))
+        a = bare(num_samples=8, generator=torch.Generator().manual_seed(3))
+        assert torch.equal(a.latents, b.latents) and torch.equal(a.images, b.images)
+
+
+def test_a_snapshot_naming_both_the_old_and_the_new_decoder_is_refused(tmp_path):
+    folder = tmp_path / "both"
+    shutil.copytree(bundled_dir() / "mnist-even", folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    index["generator"] = index["decoder"]
+    (folder / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(ZooLoadError, match="names both 'generator' and 'decoder'"):
+        load("mnist-even", path=folder)
 
 
 def _fake_hub_cache(root, repo_id: str, src):
@@ -189,9 +270,9 @@ def test_targets_outside_0_9_are_refused():
     pipe = load("mnist-even")
     for bad in ([10], [-1], [], "eleven"):
         with pytest.raises(EndpointError, match="0-9|empty"):
-            ClassifierPosterior(pipe.generator, pipe.classifier, bad)
+            ClassifierPosterior(pipe.decoder, pipe.classifier, bad)
     with pytest.raises(EndpointError, match="temperature"):
-        ClassifierPosterior(pipe.generator, pipe.classifier, "even", temperature=0.0)
+        ClassifierPosterior(pipe.decoder, pipe.classifier, "even", temperature=0.0)
 
 
 @pytest.mark.parametrize("name", BRIDGES)

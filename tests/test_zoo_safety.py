@@ -66,7 +66,7 @@ def test_stalled_hub_falls_back_to_the_bundled_copy_within_the_timeout(silent_hu
     monkeypatch.setenv(HUB_TIMEOUT_ENV, "2")
     caplog.set_level(logging.INFO)
     start = time.perf_counter()
-    pipe = load("mnist-even")  # a bridge: the bridge, its generator and its classifier all need the Hub
+    pipe = load("mnist-even")  # a bridge: the bridge, its decoder and its classifier all need the Hub
     took = time.perf_counter() - start
     assert pipe.zoo_info.origin == "bundled"
     assert silent_hub, "the Hub endpoint was never contacted"

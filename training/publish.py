@@ -6,11 +6,11 @@
 
 For every entry a staging folder ``<out>/<name>/`` is assembled from the bundled snapshot
 (``d2e_zoo/zoo/bundled/<name>``, never the Hub): generators and classifiers are a diffusers
-model folder; bridges are a diffusers pipeline folder to which the shared ``generator/`` and
-``classifier/`` (bundled once under their own zoo names) are added, so that the Hub repository
-loads on its own. A ``README.md`` model card is generated from the registry metadata and the
-entry's ``training.json``. Pickled files (``.bin``, ``.pt``, ``.pth``, ``.ckpt``, ``.pkl``) are
-refused. Every entry is staged before anything is uploaded. The repository is
+model folder; bridges are a diffusers pipeline folder to which the shared ``decoder/`` (the
+latent-to-image network) and ``classifier/`` (bundled once under their own zoo names) are
+added, so that the Hub repository loads on its own. A ``README.md`` model card is generated
+from the registry metadata and the entry's ``training.json``. Pickled files (``.bin``, ``.pt``,
+``.pth``, ``.ckpt``, ``.pkl``) are refused. Every entry is staged before anything is uploaded. The repository is
 ``<org>/<name>`` with ``--org``, else the entry's ``hub_repo`` (``$D2E_ZOO_HUB_ORG``, default
 ``d2e-zoo``). ``--metrics FILE.json`` adds ``{name: {metric: value}}`` to the cards.
 """
@@ -30,12 +30,11 @@ import d2e_zoo
 from d2e_zoo.zoo import loading
 from d2e_zoo.zoo.cards import model_card
 from d2e_zoo.zoo.loading import PICKLE_SUFFIXES, ZooLoadError, read_training_info, resolve
-from d2e_zoo.zoo.registry import ZooEntry, get_entry, list_models
+from d2e_zoo.zoo.registry import SHARED_COMPONENTS, ZooEntry, get_entry, list_models
 
 logger = logging.getLogger("d2e_zoo.publish")
 
 DEFAULT_OUT = Path("runs") / "publish"
-SHARED_COMPONENTS = ("generator", "classifier")
 
 
 class PublishError(RuntimeError):
@@ -154,8 +153,8 @@ def check_layout(entry: ZooEntry, folder: Path):
 def stage(entry: ZooEntry, out: Path, metrics: Optional[dict] = None, repo_id: Optional[str] = None) -> Path:
     """Assemble the self-contained folder ``out/<name>`` for one entry and return it.
 
-    Copies the bundled snapshot, for bridges also the shared generator and classifier as
-    ``generator/`` and ``classifier/``, and writes the ``README.md`` model card.
+    Copies the bundled snapshot, for bridges also the shared decoder and classifier as
+    ``decoder/`` and ``classifier/``, and writes the ``README.md`` model card.
     """
     source = bundled_folder(entry.name)
     shared = {}

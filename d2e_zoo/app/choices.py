@@ -46,7 +46,7 @@ def _bridges() -> list:
 
 def prior_choices() -> list[tuple[str, str]]:
     """``(label, zoo name)`` of every latent generator that has a bridge, in registry order."""
-    with_bridges = {e.generator for e in _bridges()}
+    with_bridges = {e.decoder for e in _bridges()}
     return [(_PRIOR_LABELS.get(n, n), n) for n in list_models(kind="generator") if n in with_bridges]
 
 
@@ -69,7 +69,7 @@ def target_label(name: str) -> str:
 def target_choices(prior: str) -> list[tuple[str, str]]:
     """``(label, bridge name)`` of every bridge on ``prior``: even, odd, digits, then energy-to-energy."""
     check_prior(prior)
-    bridges = [e for e in _bridges() if e.generator == prior]
+    bridges = [e for e in _bridges() if e.decoder == prior]
     bridges.sort(key=lambda e: (e.source_classes is not None, len(e.target_classes) == 1, e.target_classes))
     return [(target_label(e.name), e.name) for e in bridges]
 
@@ -92,9 +92,9 @@ def check_bridge(bridge, prior=None) -> str:
         raise InputError(f"Unknown target {bridge!r}. Valid targets: {', '.join(names)}.")
     if prior is not None:
         check_prior(prior)
-        if get_entry(bridge).generator != prior:
+        if get_entry(bridge).decoder != prior:
             valid = ", ".join(n for _, n in target_choices(prior))
-            raise InputError(f"Target {bridge!r} belongs to the prior {get_entry(bridge).generator!r}, "
+            raise InputError(f"Target {bridge!r} belongs to the prior {get_entry(bridge).decoder!r}, "
                              f"not {prior!r}. Targets of {prior}: {valid}.")
     return bridge
 

@@ -77,7 +77,7 @@ def zoo_bridge_for(prior: str, tree) -> Optional[str]:
         return None
     for name in list_models(kind="bridge"):
         e = get_entry(name)
-        if e.generator == prior and e.source_classes is None and tuple(e.target_classes) == tuple(classes):
+        if e.decoder == prior and e.source_classes is None and tuple(e.target_classes) == tuple(classes):
             return name
     return None
 
@@ -136,8 +136,8 @@ def _run_live(pipe, prior, tree, n, seed, progress: Progress):
 
 def _run_mala(prior, tree, weight, n, seed, mala_steps, progress: Progress):
     started = time.perf_counter()
-    generator = get_model(prior)
-    energy = ExpressionPosterior(generator, get_model(ENERGY_CLASSIFIER), tree, TEMPERATURE, weight)
+    decoder = get_model(prior)
+    energy = ExpressionPosterior(decoder, get_model(ENERGY_CLASSIFIER), tree, TEMPERATURE, weight)
     report_progress(progress, 0.1, f"MALA: {mala_steps} steps on {n} chains")
     g = torch.Generator().manual_seed(seed)
     res = sample(energy, num_samples=n, method="mala", num_steps=mala_steps, step_size=MALA_STEP_SIZE,
@@ -151,7 +151,7 @@ def _run_mala(prior, tree, weight, n, seed, mala_steps, progress: Progress):
                "energy_settled": diag.settled, "energy_rhat": diag.rhat, "energy_drift_z": diag.drift_z}
     times = torch.tensor(res.trajectory_steps, dtype=torch.float32) * MALA_STEP_SIZE
     run_id = f"compose:{prior}:{tree}:w={weight:g}|n={n}|seed={seed}|mala={mala_steps}"
-    return remember(build_translation(run_id, metrics["bridge"], generator, res.trajectory, times,
+    return remember(build_translation(run_id, metrics["bridge"], decoder, res.trajectory, times,
                                       energy.classes, None, seed, started, progress, metrics))
 
 

@@ -128,15 +128,16 @@ def image_to_digit(value) -> torch.Tensor:
     return mnist_digit(to_ink(value))
 
 
-def invert_generator(generator, image: torch.Tensor, steps: int = INVERSION_STEPS,
-                     restarts: int = INVERSION_RESTARTS, seed: int = 0, lr: float = 0.05,
-                     progress: Progress = None) -> tuple[torch.Tensor, float]:
-    """A latent ``(1, d)`` whose image ``generator(z)`` matches ``image`` ``(1, 1, 28, 28)``.
+def invert_decoder(decoder, image: torch.Tensor, steps: int = INVERSION_STEPS,
+                   restarts: int = INVERSION_RESTARTS, seed: int = 0, lr: float = 0.05,
+                   progress: Progress = None) -> tuple[torch.Tensor, float]:
+    """A latent ``(1, d)`` whose image ``decoder(z)`` matches ``image`` ``(1, 1, 28, 28)``
+    (GAN inversion; ``decoder`` is the latent-to-image network G).
 
     Minimises ``||G(z) - x||^2 / (2 sigma^2) + ||z||^2 / 2`` (a MAP estimate under the N(0, I)
     prior) with Adam from ``restarts`` seeded starting points at once, and keeps the best.
-    Returns ``(z, mean squared pixel error of G(z))``. The generator's weights are untouched."""
-    d = generator.latent_dim
+    Returns ``(z, mean squared pixel error of G(z))``. The decoder's weights are untouched."""
+    d = decoder.latent_dim
     x = image.reshape(1, -1)
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(restarts, d, generator=g).requires_grad_(True)
@@ -145,7 +146,7 @@ def invert_generator(generator, image: torch.Tensor, steps: int = INVERSION_STEP
     every = max(1, steps // 20)
     with torch.enable_grad():
         for i in range(steps):
-            recon = generator(z).reshape(restarts, -1)
+            recon = decoder(z).reshape(restarts, -1)
             loss = ((recon - x) ** 2).sum(-1) / (2 * PIXEL_SIGMA**2) + 0.5 * (z**2).sum(-1)
             (grad,) = torch.autograd.grad(loss.sum(), z)  # grads of z only: weights stay untouched
             z.grad = grad
@@ -155,7 +156,7 @@ def invert_generator(generator, image: torch.Tensor, steps: int = INVERSION_STEP
                 report_progress(progress, 0.05 + 0.5 * i / steps,
                                 f"Finding your digit in the GAN's latent space: step {i}/{steps}")
     with torch.no_grad():
-        recon = generator(z).reshape(restarts, -1)
+        recon = decoder(z).reshape(restarts, -1)
         err = ((recon - x) ** 2).mean(-1)
         loss = ((recon - x) ** 2).sum(-1) / (2 * PIXEL_SIGMA**2) + 0.5 * (z**2).sum(-1)
         best = int(loss.argmin())
@@ -163,14 +164,14 @@ def invert_generator(generator, image: torch.Tensor, steps: int = INVERSION_STEP
 
 
 @torch.no_grad()
-def image_to_latent(generator, image: torch.Tensor, progress: Progress = None, seed: int = 0,
+def image_to_latent(decoder, image: torch.Tensor, progress: Progress = None, seed: int = 0,
                     steps: int = INVERSION_STEPS) -> tuple[torch.Tensor, str]:
-    """``(z (1, d), how)``: the VAE encoder's mean if ``generator`` has ``encode``, else GAN inversion."""
-    if hasattr(generator, "encode"):
+    """``(z (1, d), how)``: the VAE encoder's mean if ``decoder`` has ``encode``, else GAN inversion."""
+    if hasattr(decoder, "encode"):
         report_progress(progress, 0.1, "Encoding your digit with the VAE")
-        mean, _ = generator.encode(image)
+        mean, _ = decoder.encode(image)
         return mean, "VAE encoder mean"
-    z, _ = invert_generator(generator, image, steps=steps, seed=seed, progress=progress)
+    z, _ = invert_decoder(decoder, image, steps=steps, seed=seed, progress=progress)
     return z, f"GAN inversion ({steps} Adam steps, {INVERSION_RESTARTS} starts)"
 
 
@@ -189,14 +190,14 @@ class DrawingTranslation:
 def translate_drawing(bridge: str, picture, num_samples: int = DEFAULT_DRAW_SAMPLES, seed: int = 0,
                       steps: int = DEFAULT_STEPS, prior: Optional[str] = None, progress: Progress = None,
                       inversion_steps: int = INVERSION_STEPS) -> DrawingTranslation:
-    """Map ``picture`` to a latent of ``bridge``'s generator and translate it ``num_samples`` times."""
+    """Map ``picture`` to a latent of ``bridge``'s decoder and translate it ``num_samples`` times."""
     bridge = check_bridge(bridge, prior)
     n = as_int(num_samples, "Number of translations", LIMITS.draw_samples)
     seed = as_int(seed, "Seed", LIMITS.seed)
     steps = as_int(steps, "Sampling steps", LIMITS.steps)
     digit = image_to_digit(picture)
     pipe = get_pipeline(bridge)
-    z0, method = image_to_latent(pipe.generator, digit, progress, seed, inversion_steps)
+    z0, method = image_to_latent(pipe.decoder, digit, progress, seed, inversion_steps)
     recon = pipe.decode(z0)
     err = float(((recon - digit) ** 2).mean())
     key = hashlib.sha1(digit.numpy().tobytes()).hexdigest()[:8]

@@ -148,7 +148,7 @@ def translate(bridge: str, num_samples: int = 16, seed: int = 0, steps: int = DE
     """Translate ``num_samples`` source samples (or the given ``latents`` ``(N, d)``) with ``bridge``.
 
     Inputs are validated (:class:`~d2e_zoo.app.choices.InputError` with a readable message);
-    ``prior``, when given, must be the bridge's generator. ``progress(fraction, text)`` is
+    ``prior``, when given, must be the bridge's decoder (its zoo name). ``progress(fraction, text)`` is
     called between stages. Returns a :class:`Translation`, cached by its run id."""
     if latents is not None:
         if not isinstance(latents, torch.Tensor) or latents.dim() != 2:
@@ -177,7 +177,7 @@ def translate(bridge: str, num_samples: int = 16, seed: int = 0, steps: int = DE
               else "posterior of digit(s) " + " ".join(map(str, entry.source_classes)))
     result = build_translation(run_id, bridge, pipe.decode, out.trajectory, out.times, pipe.target_classes,
                                entry.source_classes, seed, start, progress,
-                               {"bridge": bridge, "prior": entry.generator, "source": source,
+                               {"bridge": bridge, "prior": entry.decoder, "source": source,
                                 "seconds_bridge": bridge_seconds,
                                 "origin": getattr(getattr(pipe, "zoo_info", None), "origin", "unknown")})
     if use_cache:

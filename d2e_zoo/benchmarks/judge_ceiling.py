@@ -68,10 +68,11 @@ def _logits(model, images: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate_images(generator, num_latents: int, seed: int, chunk: int = 4096) -> torch.Tensor:
-    """``num_latents`` images ``(n, 1, 28, 28)`` of ``generator`` from ``z ~ N(0, I)`` drawn with ``seed``."""
-    z = torch.randn(num_latents, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
-    return torch.cat([generator(z[i:i + chunk]) for i in range(0, num_latents, chunk)])
+def generate_images(decoder, num_latents: int, seed: int, chunk: int = 4096) -> torch.Tensor:
+    """``num_latents`` images ``(n, 1, 28, 28)`` of ``decoder`` (a zoo generator's latent-to-image
+    network) from ``z ~ N(0, I)`` drawn with ``seed``."""
+    z = torch.randn(num_latents, decoder.latent_dim, generator=torch.Generator().manual_seed(seed))
+    return torch.cat([decoder(z[i:i + chunk]) for i in range(0, num_latents, chunk)])
 
 
 def image_rows(images: torch.Tensor, classifier, judge, targets: Sequence[str], temperature: float) -> dict:

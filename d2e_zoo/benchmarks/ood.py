@@ -54,23 +54,24 @@ def parse_ood_target(target: str):
     return key if key in PER_IMAGE else parse_classes(target)
 
 
-def latent_scores(z: torch.Tensor, generator, classifier, target, temperature: float,
+def latent_scores(z: torch.Tensor, decoder, classifier, target, temperature: float,
                   images: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """``{"U": (N,), "|grad U|": (N,)}`` of the classifier posterior for one target at
-    latents ``z: (N, d)``. ``target``: a class set, ``"pred"`` (C = {argmax p(c | G(z))} per
-    latent) or ``"pred-x"`` (C = {argmax p(c | x)} per image; needs ``images``)."""
+    latents ``z: (N, d)`` (``decoder``: the latent-to-image network G). ``target``: a class
+    set, ``"pred"`` (C = {argmax p(c | G(z))} per latent) or ``"pred-x"`` (C = {argmax p(c | x)}
+    per image; needs ``images``)."""
     target = parse_ood_target(target)
     if target not in PER_IMAGE:
-        u, g = energy_and_grad(ClassifierPosterior(generator, classifier, target, temperature).log_prob, z)
+        u, g = energy_and_grad(ClassifierPosterior(decoder, classifier, target, temperature).log_prob, z)
         return {"U": u, "|grad U|": g.norm(dim=1)}
     if target == "pred-x" and images is None:
         raise ValueError("target 'pred-x' needs the images (the class set is the classifier's argmax on x)")
     with torch.no_grad():
-        pred = classifier(generator(z) if target == "pred" else images).argmax(-1)
+        pred = classifier(decoder(z) if target == "pred" else images).argmax(-1)
     u, gn = torch.empty(len(z)), torch.empty(len(z))
     for c in pred.unique().tolist():  # one posterior per predicted class; samples are independent
         rows = pred == c
-        uc, gc = energy_and_grad(ClassifierPosterior(generator, classifier, (c,), temperature).log_prob, z[rows])
+        uc, gc = energy_and_grad(ClassifierPosterior(decoder, classifier, (c,), temperature).log_prob, z[rows])
         u[rows], gn[rows] = uc, gc.norm(dim=1)
     return {"U": u, "|grad U|": gn}
 
@@ -98,7 +99,7 @@ def ood_scores(images: torch.Tensor, vae, classifier, targets: Sequence = DEFAUL
     Families: ``"latent"`` (:func:`latent_scores` at the encoder mean, one target per entry
     of ``targets``), ``"image"`` (:func:`image_scores`, target ``"-"``) and ``"vae"`` (the
     reference reconstruction error ``|G(enc(x)) - x|^2``). ``vae`` needs ``encode`` (mean,
-    log-variance) and acts as the generator (calling it decodes); ``classifier`` maps images
+    log-variance) and acts as the decoder (calling it decodes); ``classifier`` maps images
     to logits. Computed in batches of ``batch_size``.
     """
     vae.eval()

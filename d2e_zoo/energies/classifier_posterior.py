@@ -1,4 +1,4 @@
-"""The classifier posterior in a generator's latent space (docs/method.md sections 1 and 5).
+"""The classifier posterior in a decoder's latent space (docs/method.md sections 1 and 5).
 
     p1(z) ∝ N(z; 0, I) p_T(C | G(z)),   p_T(C | x) = sum_{c in C} softmax(logits(x) / T)_c
 
@@ -122,7 +122,7 @@ class LatentPosterior(Endpoint):
 
     def _logits(self, z: torch.Tensor) -> torch.Tensor:
         """Classifier logits of ``G(z)`` in chunks, ``(N, 10)``."""
-        parts = [self.classifier(self.generator(z[i:i + self.chunk_size]))
+        parts = [self.classifier(self.decoder(z[i:i + self.chunk_size]))
                  for i in range(0, z.shape[0], self.chunk_size)]
         return torch.cat(parts) if len(parts) > 1 else parts[0]
 
@@ -131,9 +131,9 @@ class LatentPosterior(Endpoint):
         with torch.no_grad():
             return self._logits(z).softmax(-1)
 
-    def _freeze(self, generator, classifier, chunk_size: int):
-        self.generator, self.classifier = generator.eval(), classifier.eval()
-        for p in list(generator.parameters()) + list(classifier.parameters()):
+    def _freeze(self, decoder, classifier, chunk_size: int):
+        self.decoder, self.classifier = decoder.eval(), classifier.eval()
+        for p in list(decoder.parameters()) + list(classifier.parameters()):
             p.requires_grad_(False)
         self.chunk_size = int(chunk_size)
 
@@ -153,19 +153,20 @@ class ClassifierPosterior(LatentPosterior):
     """``p1(z) ∝ N(z; 0, I) p_T(C | G(z))`` over latents ``z: (N, d)``.
 
     Args:
-        generator: latent ``(N, d)`` -> image ``(N, 1, 28, 28)``; needs ``latent_dim``.
+        decoder: the latent-to-image network G, latent ``(N, d)`` -> image ``(N, 1, 28, 28)``
+            (a GAN generator or a VAE); needs ``latent_dim``.
         classifier: image -> ``(N, 10)`` logits.
         target_classes: the class set C (see :func:`parse_classes`).
         temperature: T > 0; logits are divided by T (T < 1 sharpens).
         chunk_size: latents pushed through G and the classifier at once.
     """
 
-    def __init__(self, generator, classifier, target_classes, temperature: float = DEFAULT_TEMPERATURE,
+    def __init__(self, decoder, classifier, target_classes, temperature: float = DEFAULT_TEMPERATURE,
                  chunk_size: int = 4096, name: Optional[str] = None):
         self.classes = parse_classes(target_classes)
         temperature = check_temperature(temperature)
-        super().__init__(generator.latent_dim, name or f"posterior{list(self.classes)}@T={temperature:g}")
-        self._freeze(generator, classifier, chunk_size)
+        super().__init__(decoder.latent_dim, name or f"posterior{list(self.classes)}@T={temperature:g}")
+        self._freeze(decoder, classifier, chunk_size)
         self.temperature = temperature
         self._mask = torch.zeros(NUM_CLASSES, dtype=torch.bool)
         self._mask[list(self.classes)] = True

@@ -255,14 +255,15 @@ class ExpressionPosterior(LatentPosterior):
     """``p1(z) ∝ N(z; 0, I) exp(-U_expr(z))`` for a target expression over digit classes.
 
     Args:
-        generator: latent ``(N, d)`` -> image ``(N, 1, 28, 28)``; needs ``latent_dim``.
+        decoder: the latent-to-image network G, latent ``(N, d)`` -> image ``(N, 1, 28, 28)``
+            (a GAN generator or a VAE); needs ``latent_dim``.
         classifier: image -> ``(N, 10)`` logits.
         expression: e.g. ``"even and not 4"`` (see the module docstring), or a parsed tree.
         temperature: softmax temperature T of every class term (logits / T).
         negation_weight: the ``weight`` of ``without`` (``U_B - weight * U_A``), ``>= 0``.
     """
 
-    def __init__(self, generator, classifier, expression, temperature: float = DEFAULT_TEMPERATURE,
+    def __init__(self, decoder, classifier, expression, temperature: float = DEFAULT_TEMPERATURE,
                  negation_weight: float = DEFAULT_NEGATION_WEIGHT, chunk_size: int = 4096):
         self.tree = parse_expression(expression) if isinstance(expression, str) else expression
         if not (isinstance(negation_weight, (int, float)) and 0 <= negation_weight < float("inf")):
@@ -275,8 +276,8 @@ class ExpressionPosterior(LatentPosterior):
             raise ExpressionError(f"target {self.expression!r} selects no digit (as set logic); {SYNTAX_HELP}")
         self.exact_classes = exact_classes(self.tree)
         self.log_likelihood_bound = _bound(self.tree)
-        super().__init__(generator.latent_dim, f"prior & [{self.expression}]@T={self.temperature:g}")
-        self._freeze(generator, classifier, chunk_size)
+        super().__init__(decoder.latent_dim, f"prior & [{self.expression}]@T={self.temperature:g}")
+        self._freeze(decoder, classifier, chunk_size)
 
     def log_likelihood(self, z: torch.Tensor) -> torch.Tensor:
         """``-U_expr(z)``, shape ``(N,)`` (differentiable in z)."""

@@ -15,7 +15,7 @@ class MLPVAE(RangeCheckedConfig, ModelMixin, ConfigMixin):
     """Encoder ``(N, 1, 28, 28) -> mean, log_var: (N, latent_dim)``; decoder
     ``(N, latent_dim) -> (N, 1, 28, 28)`` Bernoulli means in [0, 1]. Prior N(0, I).
 
-    Calling the model decodes, so a VAE can stand wherever a generator is expected.
+    Calling the model decodes, so a VAE can stand wherever a decoder (latent -> image) is expected.
     """
 
     CONFIG_LIMITS = {"latent_dim": DIM, "hidden": Limit(1, MAX_WIDTH, length=(1, MAX_DEPTH))}

@@ -5,7 +5,8 @@ Components (each saved by ``save_pretrained`` as safetensors + JSON config):
 * ``bridge``: :class:`~d2e_zoo.models.BridgeDriftModel`, the learned forward kernel;
 * ``backward_bridge``: the learned backward kernel (used for ELBO / EUBO evaluation);
 * ``scheduler``: :class:`BridgeScheduler`, the time grid and reference process;
-* ``generator``: latent ``(N, d)`` -> image ``(N, 1, 28, 28)`` in [0, 1] (GAN generator or VAE);
+* ``decoder``: the latent-to-image network G, latent ``(N, d)`` -> image ``(N, 1, 28, 28)`` in
+  [0, 1] (a GAN generator or a VAE);
 * ``classifier``: image -> ``(N, 10)`` logits (defines the energy).
 
 Config (in ``model_index.json``): ``target_classes``, ``temperature`` T, and
@@ -58,23 +59,25 @@ class BridgePipelineOutput(BaseOutput):
 
 
 class D2EBridgePipeline(DiffusionPipeline):
-    """Data-free translation in a generator's latent space by a learned Schrödinger bridge.
+    """Data-free translation in a decoder's latent space by a learned Schrödinger bridge.
 
     ``pipe(num_samples=N, generator=torch.Generator().manual_seed(s))`` draws z0 from the
     source, runs the learned forward SDE for ``num_inference_steps`` steps (default: the
-    training K) and decodes z1. Pass ``latents`` (``(N, d)``) to translate given z0.
+    training K) and decodes z1 with ``pipe.decoder``. Pass ``latents`` (``(N, d)``) to
+    translate given z0. As in diffusers, ``generator`` always means a ``torch.Generator``;
+    the latent-to-image network is the component ``decoder``.
     """
 
-    model_cpu_offload_seq = "bridge->generator"
+    model_cpu_offload_seq = "bridge->decoder"
     _optional_components = ["backward_bridge"]
 
-    def __init__(self, bridge, scheduler, generator, classifier, backward_bridge=None,
+    def __init__(self, bridge, scheduler, decoder, classifier, backward_bridge=None,
                  target_classes: List[int] = (0,), temperature: float = DEFAULT_TEMPERATURE,
                  source_classes: Optional[List[int]] = None, target_expression: Optional[str] = None,
                  negation_weight: float = DEFAULT_NEGATION_WEIGHT):
         super().__init__()
         self.register_modules(bridge=bridge, backward_bridge=backward_bridge, scheduler=scheduler,
-                              generator=generator, classifier=classifier)
+                              decoder=decoder, classifier=classifier)
         target = list(parse_classes(target_classes))
         source = None if source_classes is None else list(parse_classes(source_classes, "source classes"))
         if target_expression is not None:  # a composed target: its set-logic digits are the target classes
@@ -104,7 +107,7 @@ class D2EBridgePipeline(DiffusionPipeline):
     def _posterior(self, classes) -> ClassifierPosterior:
         key = tuple(classes)
         if key not in self._energies:
-            self._energies[key] = ClassifierPosterior(self.generator, self.classifier, key, self.temperature)
+            self._energies[key] = ClassifierPosterior(self.decoder, self.classifier, key, self.temperature)
         return self._energies[key]
 
     @property
@@ -121,7 +124,7 @@ class D2EBridgePipeline(DiffusionPipeline):
             return self._posterior(self.target_classes)
         key = ("expr", self.target_expression)
         if key not in self._energies:
-            self._energies[key] = ExpressionPosterior(self.generator, self.classifier, self.target_expression,
+            self._energies[key] = ExpressionPosterior(self.decoder, self.classifier, self.target_expression,
                                                       self.temperature, self.config.negation_weight)
         return self._energies[key]
 
@@ -171,8 +174,8 @@ class D2EBridgePipeline(DiffusionPipeline):
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, chunk_size: int = 4096) -> torch.Tensor:
-        """Images ``(N, 1, 28, 28)`` in [0, 1] for latents ``(N, d)``."""
-        return torch.cat([self.generator(latents[i:i + chunk_size]) for i in range(0, len(latents), chunk_size)])
+        """Images ``(N, 1, 28, 28)`` in [0, 1] for latents ``(N, d)``: ``self.decoder`` in chunks."""
+        return torch.cat([self.decoder(latents[i:i + chunk_size]) for i in range(0, len(latents), chunk_size)])
 
     @torch.no_grad()
     def __call__(self, num_samples: Optional[int] = None, generator: Optional[torch.Generator] = None,

@@ -5,7 +5,7 @@
     python -m d2e_zoo.samplers 3 --prior mnist-gan --method flow --save-grid flow3.png
 
 ENERGY is a distribution of the 2D suite (``gmm8``, ``gmm40``, ``manywell32``, ...) or, with
-``--prior``, a target expression over digits in that generator's latent space (see
+``--prior``, a target expression over digits in that zoo generator's latent space (see
 :mod:`d2e_zoo.energies.expression`). Chains start from ``N(0, init_std^2 I)`` (the prior for
 latents). Printed: the run's report (steps, time, acceptance, stopping rule and why it
 stopped, log-Sobolev estimate, energy settling diagnostic / R_t crossing) and a quality
@@ -43,7 +43,7 @@ def _digit_quality(energy, z: torch.Tensor, grid) -> dict:
     from ..evaluate import JUDGE, class_mix, classify
     from ..zoo import load
 
-    images = energy.generator(z)
+    images = energy.decoder(z)
     judge = classify(load(JUDGE), images).argmax(-1)
     out = {"class_mix": [round(v, 4) for v in class_mix(classify(energy.classifier, images).argmax(-1))],
            "judge_precision": torch.isin(judge, torch.tensor(energy.classes)).double().mean().item(),

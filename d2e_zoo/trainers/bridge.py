@@ -1,9 +1,9 @@
 """Train a latent bridge (data-to-energy or energy-to-energy IPF) from a recipe and export
 it as a :class:`~d2e_zoo.pipelines.D2EBridgePipeline`.
 
-Recipe sections: ``[bridge]`` (:class:`~d2e_zoo.trainers.recipe.BridgeSpec`: ``generator`` and
-``classifier``, zoo names or paths; ``target``, ``"even"``, ``"3"``, ``"even and not 4"``, ...;
-optional ``source``, a class set: energy-to-energy; ``temperature``, ``negation_weight``,
+Recipe sections: ``[bridge]`` (:class:`~d2e_zoo.trainers.recipe.BridgeSpec`: ``decoder``, the
+latent-to-image network, and ``classifier``, zoo names or paths; ``target``, ``"even"``, ``"3"``,
+``"even and not 4"``, ...; optional ``source``, a class set: energy-to-energy; ``temperature``, ``negation_weight``,
 ``max_seconds``, a safety cap on training time, and ``threads``); ``[ipf]`` with
 :class:`~d2e_zoo.ipf.IPFConfig` fields. Several processes each run the same IPF schedule
 with their own random streams and average gradients at every step.
@@ -27,6 +27,7 @@ from ..ipf.checkpoint import load_checkpoint, load_latest_checkpoint
 from ..ipf.trainer import IPFTrainer
 from ..models import BridgeDriftModel
 from ..pipelines import BridgeScheduler, D2EBridgePipeline
+from ..zoo.registry import SHARED_COMPONENTS
 from .build import write_training_info
 from .loop import average_gradients
 from .recipe import Recipe, as_recipe
@@ -34,54 +35,52 @@ from .state import BRIDGE_CHECKPOINT, RUN_ONLY_KEYS, recipe_as_dict
 
 logger = logging.getLogger(__name__)
 
-SHARED_COMPONENTS = ("generator", "classifier")  # bundled once, referenced by name
 
-
-def target_posterior(generator, classifier, target, temperature: float = DEFAULT_TEMPERATURE,
+def target_posterior(decoder, classifier, target, temperature: float = DEFAULT_TEMPERATURE,
                      negation_weight: float = DEFAULT_NEGATION_WEIGHT):
     """The target energy of a bridge: a :class:`ClassifierPosterior` when ``target`` names a
     class set (``"even"``, ``"3"``, ``"3 or 8"``), else an :class:`ExpressionPosterior`
     (``"even and not 4"``)."""
     try:
-        return ClassifierPosterior(generator, classifier, target, temperature)
+        return ClassifierPosterior(decoder, classifier, target, temperature)
     except EndpointError:
         tree = parse_expression(target)
         exact = exact_classes(tree)
         if exact is not None:
-            return ClassifierPosterior(generator, classifier, exact, temperature)
-        return ExpressionPosterior(generator, classifier, tree, temperature, negation_weight)
+            return ClassifierPosterior(decoder, classifier, exact, temperature)
+        return ExpressionPosterior(decoder, classifier, tree, temperature, negation_weight)
 
 
-def bridge_endpoints(recipe: Recipe | dict, generator, classifier):
+def bridge_endpoints(recipe: Recipe | dict, decoder, classifier):
     """``(source, target)`` endpoints of a bridge recipe: N(0, I) (samples) or a source
     posterior (energy), and the target posterior (energy)."""
     b = as_recipe(recipe).bridge
-    target = target_posterior(generator, classifier, b.target, b.temperature, b.negation_weight)
+    target = target_posterior(decoder, classifier, b.target, b.temperature, b.negation_weight)
     if b.source is None:
-        source = Gaussian(dim=generator.latent_dim, std=1.0, name="prior")
+        source = Gaussian(dim=decoder.latent_dim, std=1.0, name="prior")
     else:
-        source = ClassifierPosterior(generator, classifier, b.source, b.temperature).energy_view()
+        source = ClassifierPosterior(decoder, classifier, b.source, b.temperature).energy_view()
     return source, target
 
 
-def make_pipeline(trainer: IPFTrainer, generator, classifier, recipe: Recipe | dict) -> D2EBridgePipeline:
+def make_pipeline(trainer: IPFTrainer, decoder, classifier, recipe: Recipe | dict) -> D2EBridgePipeline:
     """Wrap a trained :class:`IPFTrainer`'s kernels into a pipeline."""
     c, b = trainer.config, as_recipe(recipe).bridge
     scheduler = BridgeScheduler(num_train_timesteps=c.num_steps, t_max=c.t_max, grid=c.grid, reference=c.reference,
                                 sigma2=c.sigma2, alpha=c.alpha, source_std=c.source_std)
-    target = target_posterior(generator, classifier, b.target, b.temperature, b.negation_weight)
+    target = target_posterior(decoder, classifier, b.target, b.temperature, b.negation_weight)
     expression = target.expression if isinstance(target, ExpressionPosterior) else None
-    source = None if b.source is None else ClassifierPosterior(generator, classifier, b.source).classes
+    source = None if b.source is None else ClassifierPosterior(decoder, classifier, b.source).classes
     return D2EBridgePipeline(bridge=BridgeDriftModel.from_drift_net(trainer.forward.net),
                              backward_bridge=BridgeDriftModel.from_drift_net(trainer.backward.net),
-                             scheduler=scheduler, generator=generator, classifier=classifier,
+                             scheduler=scheduler, decoder=decoder, classifier=classifier,
                              target_classes=list(target.classes), temperature=float(b.temperature),
                              source_classes=None if source is None else list(source),
                              target_expression=expression, negation_weight=float(b.negation_weight))
 
 
 def save_bridge(pipe: D2EBridgePipeline, out_dir: Path, shared: bool = True):
-    """``save_pretrained`` the pipeline; with ``shared`` the generator and classifier
+    """``save_pretrained`` the pipeline; with ``shared`` the decoder and classifier
     folders are left out (the zoo bundles them once and passes them in at load time)."""
     pipe.save_pretrained(out_dir)
     if shared:
@@ -95,8 +94,8 @@ def run_bridge_recipe(recipe: Recipe | dict, accelerator, run_dir: Path, resume=
     recipe = as_recipe(recipe)
     b = recipe.bridge
     torch.set_num_threads(b.threads)  # small networks: one thread is fastest
-    generator, classifier = load_component(b.generator), load_component(b.classifier)
-    source, target = bridge_endpoints(recipe, generator, classifier)
+    decoder, classifier = load_component(b.decoder), load_component(b.classifier)
+    source, target = bridge_endpoints(recipe, decoder, classifier)
     config = replace(recipe.ipf)  # the trainer's own copy (the recipe stays as it was read)
     trainer = IPFTrainer(source, target.energy_view(), config)
     if accelerator.num_processes > 1:
@@ -130,13 +129,13 @@ def run_bridge_recipe(recipe: Recipe | dict, accelerator, run_dir: Path, resume=
     if main:
         out = run_dir / "export"
         shutil.rmtree(out, ignore_errors=True)
-        save_bridge(make_pipeline(trainer, generator, classifier, recipe), out)
-        write_training_info(out, recipe, _data_source(b.generator), metrics)
+        save_bridge(make_pipeline(trainer, decoder, classifier, recipe), out)
+        write_training_info(out, recipe, _data_source(b.decoder), metrics)
     return metrics
 
 
-def _data_source(generator_name: str) -> str:
-    """The MNIST source the generator (and so the bridge's latent space) was trained on."""
+def _data_source(decoder_name: str) -> str:
+    """The MNIST source the decoder (and so the bridge's latent space) was trained on."""
     from ..zoo.loading import read_training_info
 
-    return read_training_info(generator_name).get("data_source", "unknown")
+    return read_training_info(decoder_name).get("data_source", "unknown")

@@ -5,7 +5,7 @@ bundled ``training.json``), shortened (``LIVE_SCHEDULE``) and capped by a wall-c
 that only stops training early: the off-policy annealing follows the IPF iterations done, so
 one seed gives one bridge on any machine. The trained pipeline is written to the cache folder
 (``$D2E_ZOO_CACHE`` or ``~/.cache/d2e_zoo``, under ``live-bridges/<key>``) with
-``save_pretrained`` (safetensors), without the shared generator and classifier, and later
+``save_pretrained`` (safetensors), without the shared decoder and classifier, and later
 requests for the same prior, target, temperature and negation weight load it from there.
 """
 
@@ -38,10 +38,10 @@ def _reference_bridge(prior: str) -> str:
     """A zoo bridge (prior -> class posterior) whose recipe the live schedule starts from."""
     for name in list_models(kind="bridge"):
         e = get_entry(name)
-        if e.generator == prior and e.source_classes is None:
+        if e.decoder == prior and e.source_classes is None:
             return name
     raise ValueError(f"no zoo bridge starts from the prior {prior!r}; priors with bridges: "
-                     f"{sorted({get_entry(n).generator for n in list_models(kind='bridge')})}")
+                     f"{sorted({get_entry(n).decoder for n in list_models(kind='bridge')})}")
 
 
 def live_recipe(prior: str, target: str, temperature: float = BRIDGE_TEMPERATURE,
@@ -53,7 +53,7 @@ def live_recipe(prior: str, target: str, temperature: float = BRIDGE_TEMPERATURE
 
     base = read_training_info(_reference_bridge(prior)).get("recipe", {})
     return Recipe.from_dict({"name": f"live:{prior}:{target}", "kind": "bridge", "seed": seed,
-                             "bridge": {"generator": prior, "classifier": ENERGY_CLASSIFIER, "target": target,
+                             "bridge": {"decoder": prior, "classifier": ENERGY_CLASSIFIER, "target": target,
                                         "temperature": float(temperature), "negation_weight": float(negation_weight),
                                         "max_seconds": float(max_seconds)},
                              "ipf": {**base.get("ipf", {}), **LIVE_SCHEDULE}})
@@ -74,7 +74,7 @@ def load_cached(recipe: Recipe | dict):
     if not (folder / "model_index.json").is_file():
         return None
     b = as_recipe(recipe).bridge
-    pipe = load_pipeline_folder(folder, generator=load_component(b.generator),
+    pipe = load_pipeline_folder(folder, decoder=load_component(b.decoder),
                                 classifier=load_component(b.classifier))
     pipe.live_info = json.loads((folder / "live.json").read_text())
     return pipe
@@ -91,8 +91,8 @@ def train_live_bridge(recipe: Recipe | dict, callback: Optional[Callable[[float,
     b = recipe.bridge
     if b.max_seconds is None:
         raise RecipeError(f"live bridge {recipe.name!r} needs a time budget ([bridge] max_seconds)")
-    generator, classifier = load_component(b.generator), load_component(b.classifier)
-    source, target = bridge_endpoints(recipe, generator, classifier)
+    decoder, classifier = load_component(b.decoder), load_component(b.classifier)
+    source, target = bridge_endpoints(recipe, decoder, classifier)
     trainer = IPFTrainer(source, target.energy_view(), replace(recipe.ipf))
     budget = float(b.max_seconds)
 
@@ -108,7 +108,7 @@ def train_live_bridge(recipe: Recipe | dict, callback: Optional[Callable[[float,
         trainer.train(max_seconds=budget, callback=report)
     finally:
         torch.set_num_threads(threads)
-    pipe = make_pipeline(trainer, generator, classifier, recipe)
+    pipe = make_pipeline(trainer, decoder, classifier, recipe)
     pipe.set_progress_bar_config(disable=True)
     folder = cache_folder(recipe)
     save_bridge(pipe, folder)

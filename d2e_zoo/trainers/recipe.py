@@ -11,7 +11,7 @@ validated :class:`Recipe` objects.
     [discriminator]               # gan: keyword arguments of MLPDiscriminator
     [train]                       # step kinds: num_steps, checkpoint_every, log_every and the
                                   #   keyword arguments of the task (batch_size, lr, ...)
-    [bridge]                      # bridges: BridgeSpec fields (generator, classifier, target, ...)
+    [bridge]                      # bridges: BridgeSpec fields (decoder, classifier, target, ...)
     [ipf]                         # bridges: IPFConfig fields (the seed is the recipe's)
 
 :meth:`Recipe.from_dict` is the one way in (TOML files, the ``recipe`` of a ``training.json``,
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import logging
 import math
 import os
 import tomllib
@@ -43,6 +44,8 @@ from typing import Any, Mapping, Optional, Union
 from ..energies.algebra import DEFAULT_NEGATION_WEIGHT
 from ..energies.classifier_posterior import DEFAULT_TEMPERATURE
 from ..ipf.config import IPFConfig
+
+logger = logging.getLogger(__name__)
 
 STEP_KINDS = ("classifier", "judge", "gan", "vae")
 RECIPE_KINDS = (*STEP_KINDS, "bridge")
@@ -56,6 +59,10 @@ PACKAGE_RECIPES = "recipes"  # d2e_zoo/recipes: the recipes shipped as package d
 
 # numbers in [model], [discriminator] and the task's [train] keys are finite and >= 0; these are > 0
 POSITIVE_KEYS = ("batch_size", "lr", "latent_dim", "hidden", "channels", "pack")
+#: ``[bridge]`` keys without a default.
+REQUIRED_BRIDGE_KEYS = ("decoder", "classifier", "target")
+#: Old ``[bridge]`` keys (in the ``training.json`` of older snapshots) -> today's.
+LEGACY_BRIDGE_KEYS = {"generator": "decoder"}
 
 __all__ = ["BridgeSpec", "RECIPE_KINDS", "Recipe", "RecipeError", "STEP_KINDS", "TrainSpec", "as_recipe",
            "available_recipes", "find_recipe", "load_recipe", "recipe_dirs", "step_constructors"]
@@ -124,8 +131,10 @@ class BridgeSpec:
     """``[bridge]`` of a bridge recipe.
 
     Attributes:
-        generator, classifier: zoo names or folders of the latent-to-image network and of the
-            classifier whose softmax defines the energy.
+        decoder, classifier: zoo names or folders of the latent-to-image network G (a GAN
+            generator or a VAE) and of the classifier whose softmax defines the energy. Older
+            records name the decoder ``generator`` (:data:`LEGACY_BRIDGE_KEYS`); :meth:`from_section`
+            reads them.
         target: the target, a class set (``"even"``, ``"3"``, ``"3 or 8"``) or an expression
             (``"even and not 4"``, see :mod:`d2e_zoo.energies.expression`).
         source: None (the source is N(0, I), data-to-energy) or a class set (energy-to-energy).
@@ -135,7 +144,7 @@ class BridgeSpec:
         threads: torch CPU threads while training (small networks: one is fastest).
     """
 
-    generator: str
+    decoder: str
     classifier: str
     target: str
     source: Optional[str] = None
@@ -148,7 +157,7 @@ class BridgeSpec:
         from ..endpoints.base import EndpointError
         from ..energies import ExpressionError, parse_classes, parse_expression
 
-        for name in ("generator", "classifier", "target"):
+        for name in REQUIRED_BRIDGE_KEYS:
             value = getattr(self, name)
             _need(isinstance(value, str) and value.strip() != "",
                   f"[bridge]: {name} must be a non-empty string, got {value!r}")
@@ -175,6 +184,25 @@ class BridgeSpec:
               f"[bridge]: max_seconds must be a finite number > 0 (or absent), got {self.max_seconds!r}")
         _need(_is_int(self.threads) and self.threads >= 1, f"[bridge]: threads must be an integer >= 1, got "
                                                              f"{self.threads!r}")
+
+    @classmethod
+    def from_section(cls, section: Mapping, where: str = "recipe") -> "BridgeSpec":
+        """The spec of a ``[bridge]`` table: unknown or missing keys are a :class:`RecipeError`
+        naming the valid ones. An old key of :data:`LEGACY_BRIDGE_KEYS` (``generator``) is read
+        as its new name (``decoder``); giving both is an error."""
+        section = dict(section)
+        for old, new in LEGACY_BRIDGE_KEYS.items():
+            if old in section:
+                _need(new not in section, f"{where} [bridge]: both {new!r} and its old name {old!r} are given; "
+                                          f"keep only {new!r}")
+                logger.debug("%s [bridge]: reading the old key %r as %r", where, old, new)
+                section[new] = section.pop(old)
+        valid = [f.name for f in fields(cls)]
+        _check_keys(section, valid, f"{where} [bridge]")
+        missing = [k for k in REQUIRED_BRIDGE_KEYS if k not in section]
+        _need(not missing, f"{where} [bridge]: missing {', '.join(map(repr, missing))} (required: "
+                           f"{', '.join(REQUIRED_BRIDGE_KEYS)}; valid keys: {', '.join(sorted(valid))})")
+        return cls(**section)
 
 
 def step_constructors(kind: str) -> dict:
@@ -281,7 +309,7 @@ class Recipe:
             _need(not self.model and not self.discriminator and self.train is None,
                   f"{where}: a bridge recipe has no [model], [discriminator] or [train]; its sections: [bridge], [ipf]")
             _need(isinstance(self.bridge, BridgeSpec),
-                  f"{where}: a bridge recipe needs a [bridge] table with generator, classifier and target")
+                  f"{where}: a bridge recipe needs a [bridge] table with decoder, classifier and target")
             if self.ipf is None:
                 object.__setattr__(self, "ipf", IPFConfig(seed=self.seed))
             _need(isinstance(self.ipf, IPFConfig), f"{where}: ipf must be an IPFConfig, got {type(self.ipf).__name__}")
@@ -331,12 +359,7 @@ class Recipe:
                 return cls(name=raw["name"], kind=kind, model=copy.deepcopy(sections["model"]),
                            discriminator=copy.deepcopy(sections["discriminator"]),
                            train=TrainSpec.from_section(sections["train"]), **top)
-            bridge = sections["bridge"]
-            valid = [f.name for f in fields(BridgeSpec)]
-            _check_keys(bridge, valid, f"{where} [bridge]")
-            missing = [k for k in ("generator", "classifier", "target") if k not in bridge]
-            _need(not missing, f"{where} [bridge]: missing {', '.join(map(repr, missing))} (required: generator, "
-                               f"classifier, target; valid keys: {', '.join(sorted(valid))})")
+            bridge = BridgeSpec.from_section(sections["bridge"], where)
             ipf = sections["ipf"]
             defaults = {f.name: f.default for f in fields(IPFConfig) if f.name != "seed"}
             _check_keys(ipf, defaults, f"{where} [ipf] (the seed is the recipe's top-level seed)")
@@ -347,7 +370,7 @@ class Recipe:
                 ipf_config = IPFConfig.from_dict({**ipf, "seed": seed})
             except (ValueError, TypeError) as e:
                 raise RecipeError(f"{where} [ipf]: {e}") from None
-            return cls(name=raw["name"], kind=kind, bridge=BridgeSpec(**bridge), ipf=ipf_config, **top)
+            return cls(name=raw["name"], kind=kind, bridge=bridge, ipf=ipf_config, **top)
         except RecipeError as e:  # name the origin (a file) in errors of the dataclasses
             message, own = str(e), f"recipe {raw['name']!r}"
             if message.startswith(own):

@@ -17,7 +17,7 @@ class ClassifierTask:
     ``mixup_alpha > 0`` trains on convex mixtures of two images with the same mixture of
     their labels (mixup, weight ~ Beta(alpha, alpha)): the classifier learns to be unsure
     between digits on ambiguous inputs instead of confidently wrong, which is what an
-    energy ``p(C | G(z))`` needs on a generator's imperfect images.
+    energy ``p(C | G(z))`` needs on a decoder's imperfect images.
     """
 
     def __init__(self, model, data: MNISTData, accelerator, seed: int, batch_size: int = 128, lr: float = 1e-3,

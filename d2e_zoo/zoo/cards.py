@@ -29,7 +29,7 @@ KIND_TEXT = {
     "generator": "a generator mapping a latent vector to a 28x28 grayscale MNIST-style image",
     "classifier": "a digit classifier; the softmax of its logits defines the energies the zoo's bridges target",
     "judge": "a digit classifier used only to evaluate the other models (never to train them)",
-    "bridge": "a learned Schrödinger bridge in a generator's latent space, packaged as a diffusers pipeline",
+    "bridge": "a learned Schrödinger bridge in a decoder's latent space, packaged as a diffusers pipeline",
 }
 
 
@@ -76,7 +76,7 @@ def _what_it_is(entry: ZooEntry) -> list[str]:
                   else f"the classifier posterior of class(es) {_classes(entry.source_classes)}")
         facts += [f"source: {source}",
                   f"target: the classifier posterior of class(es) {_classes(entry.target_classes)}",
-                  f"generator: `{entry.generator}` (included here as `generator/`)",
+                  f"decoder (latent to image): `{entry.decoder}` (included here as `decoder/`)",
                   f"classifier: `{entry.classifier}` (included here as `classifier/`)"]
     lines += [f"- {f}" for f in facts]
     return lines + [""] if facts else lines
@@ -115,8 +115,8 @@ def _source_parts(data_source: str) -> tuple[str, str]:
 
 
 def _data_owner(entry: ZooEntry) -> str:
-    """Whose data source ``training.json`` records: a bridge records its generator's."""
-    return f"its generator `{entry.generator}`" if entry.kind == "bridge" and entry.generator else "it"
+    """Whose data source ``training.json`` records: a bridge records its decoder's."""
+    return f"its decoder `{entry.decoder}`" if entry.kind == "bridge" and entry.decoder else "it"
 
 
 def _training_data(entry: ZooEntry, training_info: dict) -> list[str]:
@@ -128,7 +128,7 @@ def _training_data(entry: ZooEntry, training_info: dict) -> list[str]:
     text = f"Recorded data source: `{data_source}`"
     if source in DATA_SOURCES:
         text += f", i.e. {DATA_SOURCES[source]}" + (f"; split used: `{split}`" if split else "")
-    if entry.kind == "bridge" and entry.generator:
+    if entry.kind == "bridge" and entry.decoder:
         text += (f". For a bridge this is the data source of {_data_owner(entry)}, whose latent space the "
                  f"bridge lives in; the bridge's target is given by the energy of `{entry.classifier}`")
     return lines + [text + ".", ""]
@@ -181,8 +181,8 @@ def _limitations(entry: ZooEntry, training_info: dict, metrics: dict) -> list[st
         bridge = (training_info.get("recipe") or {}).get("bridge") or {}
         temperature = f" at temperature {bridge['temperature']}" if "temperature" in bridge else ""
         items.append(f"The target is defined by the posterior of `{entry.classifier}`{temperature} in the latent "
-                     f"space of `{entry.generator}`: samples are only as faithful as that classifier and "
-                     "generator.")
+                     f"space of `{entry.decoder}`: samples are only as faithful as that classifier and "
+                     "decoder.")
     if not metrics:
         items.append("No evaluation metrics were recorded for this checkpoint.")
     return ["## Limitations", "", *[f"- {i}" for i in items], ""]

@@ -16,6 +16,10 @@ bundled copy are used, with one log line saying so. Network I/O happens only in
 :func:`plan_load`; :func:`build` reads local folders only, so a caller may construct models under
 a lock without holding it during downloads.
 
+Snapshots saved before the latent-to-image network was named ``decoder`` (a bridge folder whose
+``model_index.json`` lists a ``generator`` component, maybe with a ``generator/`` subfolder) load
+too: :func:`load_pipeline_folder` reads them under today's names (:data:`LEGACY_COMPONENTS`).
+
 Weights are read only from safetensors; a folder holding pickled weights (``.bin``, ``.pt``,
 ``.pth``, ``.ckpt``, ``.pkl``) is refused, as are non-finite weights and configs whose values
 are out of range (checked before any model is built).
@@ -25,6 +29,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -33,13 +39,16 @@ import torch
 
 from .hub import HubBudget
 from .paths import bundled_dir
-from .registry import ZooEntry, get_entry
+from .registry import SHARED_COMPONENTS, ZooEntry, get_entry
 
 logger = logging.getLogger(__name__)
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 COMPONENT_CLASSES = ("MLPGenerator", "MLPVAE", "MLPClassifier", "CNNJudge", "BridgeDriftModel")
 MAX_PARAMETERS = 100_000_000  # about 400 MB of float32: far above any zoo model (the largest has ~1.5 M)
+#: Component names of older snapshots -> today's (``generator`` meant the latent-to-image network;
+#: it now means only a ``torch.Generator``, as in diffusers).
+LEGACY_COMPONENTS = {"generator": "decoder"}
 
 
 class ZooLoadError(RuntimeError):
@@ -74,7 +83,7 @@ class LoadPlan:
     entry: ZooEntry
     folder: Path
     origin: str  # "path", "hub" or "bundled"
-    components: dict = field(default_factory=dict)  # bridges: {"generator": LoadPlan, "classifier": LoadPlan}
+    components: dict = field(default_factory=dict)  # bridges: {"decoder": LoadPlan, "classifier": LoadPlan}
 
 
 def _locate(entry: ZooEntry, path, repo_id: Optional[str], revision: Optional[str],
@@ -95,12 +104,20 @@ def _locate(entry: ZooEntry, path, repo_id: Optional[str], revision: Optional[st
     return folder, "bundled"
 
 
+def component_folder(folder: Path, role: str) -> Optional[Path]:
+    """The subfolder of a pipeline folder holding the component ``role``: ``folder/role``, else
+    the folder of its old name (:data:`LEGACY_COMPONENTS`, e.g. ``generator/`` for ``decoder``),
+    else None (a shared component left out of the folder)."""
+    names = [role] + [old for old, new in LEGACY_COMPONENTS.items() if new == role]
+    return next((folder / n for n in names if (folder / n).is_dir()), None)
+
+
 def _plan(entry: ZooEntry, path, repo_id, revision, budget: HubBudget) -> LoadPlan:
     folder, origin = _locate(entry, path, repo_id, revision, budget)
     components = {}
     if entry.kind == "bridge":
-        for role in ("generator", "classifier"):
-            if not (folder / role).is_dir():
+        for role in SHARED_COMPONENTS:
+            if component_folder(folder, role) is None:
                 components[role] = _plan(get_entry(getattr(entry, role)), None, None, None, budget)
     return LoadPlan(entry, folder, origin, components)
 
@@ -197,7 +214,7 @@ def check_finite(model, weights: Path) -> None:
 
 
 def load_model_folder(folder: Path):
-    """A zoo model (generator, VAE, classifier, judge, drift model) from a folder, eval mode.
+    """A zoo model (GAN generator, VAE, classifier, judge, drift model) from a folder, eval mode.
 
     Checked before construction: no pickles, a known class, config values in range and a
     bounded size; after loading: finite weights. Any failure is a :class:`ZooLoadError`."""
@@ -217,7 +234,7 @@ def load_model_folder(folder: Path):
 
 
 def load_component(name_or_path: str, **kwargs):
-    """A generator / classifier / judge by zoo name, or from a local folder path."""
+    """A decoder (GAN generator or VAE) / classifier / judge by zoo name, or from a local folder path."""
     if Path(name_or_path).is_dir():
         return load_model_folder(Path(name_or_path))
     return load(name_or_path, **kwargs)
@@ -225,8 +242,8 @@ def load_component(name_or_path: str, **kwargs):
 
 def _info(entry: ZooEntry, folder: Path, origin: str, temperature=None, target=None) -> ModelInfo:
     training = read_training_info(folder)
-    if not training and entry.generator:
-        training = {"data_source": read_training_info(entry.generator).get("data_source", "unknown")}
+    if not training and entry.decoder:
+        training = {"data_source": read_training_info(entry.decoder).get("data_source", "unknown")}
     return ModelInfo(name=entry.name, kind=entry.kind, description=entry.description, latent_dim=entry.latent_dim,
                      class_names=entry.class_names, target_classes=tuple(target or entry.target_classes),
                      source_classes=entry.source_classes, temperature=temperature,
@@ -240,7 +257,7 @@ def load(name: str, path=None, repo_id: Optional[str] = None, revision: Optional
 
     ``revision`` defaults to the entry's pinned :attr:`~d2e_zoo.zoo.ZooEntry.revision`;
     ``hub_timeout`` (seconds, default ``$D2E_ZOO_HUB_TIMEOUT`` or 10) bounds all Hub requests of
-    this call. Returns the model (generators, classifiers, the judge) or a
+    this call. Returns the model (GAN generators, VAEs, classifiers, the judge) or a
     :class:`~d2e_zoo.pipelines.D2EBridgePipeline` (bridges), with typed metadata in
     ``.zoo_info`` (:class:`ModelInfo`). Equivalent to ``build(plan_load(...), device)``.
     """
@@ -268,8 +285,14 @@ def _build_bridge(plan: LoadPlan):
     if not (folder / "model_index.json").is_file():
         raise ZooLoadError(f"{entry.name}: missing model_index.json in {folder}")
     shared = {}
-    for role in ("generator", "classifier"):
-        shared[role] = build(plan.components[role]) if role in plan.components else load_model_folder(folder / role)
+    for role in SHARED_COMPONENTS:
+        if role in plan.components:
+            shared[role] = build(plan.components[role])
+        else:
+            sub = component_folder(folder, role)
+            if sub is None:
+                raise ZooLoadError(f"{entry.name}: no {role}/ folder in {folder}")
+            shared[role] = load_model_folder(sub)
     for role in ("bridge", "backward_bridge"):
         if (folder / role).is_dir():
             shared[role] = load_model_folder(folder / role)
@@ -280,18 +303,62 @@ def _build_bridge(plan: LoadPlan):
                            f"{type(e).__name__}: {e}") from None
 
 
+def _read_index(folder: Path) -> dict:
+    f = folder / "model_index.json"
+    try:
+        index = json.loads(f.read_text())
+    except FileNotFoundError:
+        raise ZooLoadError(f"missing model_index.json in {folder}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ZooLoadError(f"corrupted model_index.json in {folder}: {e}") from None
+    if not isinstance(index, dict):
+        raise ZooLoadError(f"corrupted model_index.json in {folder}: not a JSON object")
+    return index
+
+
+def _renamed_copy(folder: Path, index: dict, passed, into: Path) -> None:
+    """Write into ``into`` the pipeline folder ``folder`` under today's component names: its
+    ``model_index.json`` with the keys of :data:`LEGACY_COMPONENTS` renamed, and a copy of each
+    component subfolder that is not ``passed`` in (renamed likewise; they are small)."""
+    both = [f"{old!r} and {new!r}" for old, new in LEGACY_COMPONENTS.items() if old in index and new in index]
+    if both:
+        raise ZooLoadError(f"{folder}/model_index.json names both {both[0]} (an old and a new name of "
+                           "one component); keep only the new one")
+    renamed = {LEGACY_COMPONENTS.get(k, k): v for k, v in index.items()}
+    (into / "model_index.json").write_text(json.dumps(renamed, indent=2, sort_keys=True))
+    for sub in folder.iterdir():
+        name = LEGACY_COMPONENTS.get(sub.name, sub.name)
+        if sub.is_dir() and name in renamed and name not in passed:
+            shutil.copytree(sub, into / name)
+
+
 def load_pipeline_folder(folder: Path, **components):
     """``D2EBridgePipeline.from_pretrained`` (safetensors only) with the given components
-    passed in and no loading progress bar; its sampling progress bar is off too."""
+    passed in and no loading progress bar; its sampling progress bar is off too.
+
+    A folder saved under old component names (``model_index.json`` listing ``generator``, see
+    :data:`LEGACY_COMPONENTS`) is read through a renamed temporary copy of its index (and of
+    the component folders not passed in); the pipeline's ``_name_or_path`` is still ``folder``."""
     from diffusers.utils import logging as diffusers_logging
 
     from ..pipelines import D2EBridgePipeline
 
-    check_no_pickles(Path(folder))
+    folder = Path(folder)
+    check_no_pickles(folder)
+    index = _read_index(folder)
+    legacy = sorted(k for k in LEGACY_COMPONENTS if k in index)
     enabled = diffusers_logging.is_progress_bar_enabled()
     diffusers_logging.disable_progress_bar()  # every component is already loaded: no bar needed
     try:
-        pipe = D2EBridgePipeline.from_pretrained(str(folder), use_safetensors=True, **components)
+        if not legacy:
+            pipe = D2EBridgePipeline.from_pretrained(str(folder), use_safetensors=True, **components)
+        else:
+            logger.debug("%s: reading the old component name(s) %s as %s", folder, ", ".join(legacy),
+                         ", ".join(LEGACY_COMPONENTS[k] for k in legacy))
+            with tempfile.TemporaryDirectory(prefix="d2e-legacy-", ignore_cleanup_errors=True) as tmp:
+                _renamed_copy(folder, index, components, Path(tmp))
+                pipe = D2EBridgePipeline.from_pretrained(tmp, use_safetensors=True, **components)
+            pipe.register_to_config(_name_or_path=str(folder))
     finally:
         if enabled:
             diffusers_logging.enable_progress_bar()

@@ -21,6 +21,11 @@ DEFAULT_REVISION = "main"  # until the Hub repositories exist; then each entry p
 #: The softmax temperature T of every zoo bridge's target p_T(C | G(z)) (each bridge recipe's
 #: ``[bridge] temperature``); the app and the command lines sample composed targets at it.
 BRIDGE_TEMPERATURE = 0.5
+#: The components a bridge shares with other bridges (fields of its :class:`ZooEntry` naming zoo
+#: entries): the latent-to-image network (a zoo entry of kind ``generator``: GAN or VAE) and the
+#: classifier whose softmax defines the energy. The zoo bundles each once; a bridge's folder may
+#: leave them out, and loading passes them in.
+SHARED_COMPONENTS = ("decoder", "classifier")
 
 
 class UnknownModelError(KeyError):
@@ -36,13 +41,16 @@ class ZooEntry:
 
     Attributes:
         name: the zoo name, e.g. ``mnist-even``.
-        kind: ``generator``, ``classifier``, ``judge`` or ``bridge``.
+        kind: ``generator`` (a latent generative model: GAN or VAE), ``classifier``, ``judge``
+            or ``bridge``.
         description: one line for tables and model cards.
         latent_dim: latent dimension (generators and bridges).
         class_names: names of the classifier's classes.
         target_classes: bridges: the target class set C.
         source_classes: energy-to-energy bridges: the source class set (else None: N(0, I)).
-        generator, classifier: bridges: zoo names of the components they use.
+        decoder, classifier: bridges: zoo names of the components they use (``decoder``: the
+            latent-to-image network, a zoo entry of kind ``generator``; ``classifier``: the
+            classifier whose softmax defines the energy).
         license: SPDX-style licence id of the weights.
         tags: free-form tags for model cards.
         revision: the Hub revision (branch, tag or commit hash) that ``load`` downloads; pin a
@@ -57,7 +65,7 @@ class ZooEntry:
     class_names: tuple = CLASS_NAMES
     target_classes: tuple = ()
     source_classes: Optional[tuple] = None
-    generator: Optional[str] = None
+    decoder: Optional[str] = None
     classifier: Optional[str] = None
     license: str = LICENSE
     tags: tuple = field(default_factory=tuple)
@@ -121,11 +129,11 @@ def _register_defaults():
             what = f"{key} digits" if key in named else f"digit {key}"
             register(ZooEntry(f"{prefix}-{key}", "bridge",
                               f"data-to-energy bridge: {prior} prior N(0, I) -> {what} ({_digits(classes)})",
-                              latent_dim=dim, target_classes=classes, generator=prior,
+                              latent_dim=dim, target_classes=classes, decoder=prior,
                               classifier="mnist-classifier", tags=("d2e",)))
     register(ZooEntry("mnist-3-to-8", "bridge", "energy-to-energy bridge: posterior of digit 3 -> posterior of "
                       "digit 8 (mnist-gan latent)", latent_dim=10, target_classes=(8,), source_classes=(3,),
-                      generator="mnist-gan", classifier="mnist-classifier", tags=("e2e",)))
+                      decoder="mnist-gan", classifier="mnist-classifier", tags=("e2e",)))
 
 
 _register_defaults()
