@@ -108,9 +108,12 @@ def test_two_processes_on_cpu_with_gloo(tiny_classifier, tmp_path):
     """``accelerate launch`` with 2 processes: both train, gradients are averaged (the run
     checks the weights are identical on both), one export."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # the script's --cpu: gloo on the CPU even on a machine with one GPU, where two processes
+    # would otherwise both claim it under NCCL
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", "29531", str(TRAIN), str(tiny_classifier), "--output_dir", str(tmp_path / "run")]
+           "--main_process_port", "29531", str(TRAIN), str(tiny_classifier), "--output_dir", str(tmp_path / "run"),
+           "--cpu"]
     res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     log = res.stdout + res.stderr
     assert res.returncode == 0, log[-3000:]

@@ -17,6 +17,8 @@ from typing import Callable, Optional
 
 import torch
 
+from ..rng import standard_normal
+
 from .time_grid import TimeGrid
 from .transition import gaussian_log_prob
 
@@ -72,8 +74,7 @@ def _simulate(kernel, x_start, grid, generator, with_log_probs, on_step) -> Traj
     n, d = x_start.shape
     k_steps = grid.num_steps
     device = x_start.device
-    noise = torch.randn((k_steps, n, d), generator=generator, dtype=x_start.dtype,
-                        device=device if generator is None else generator.device).to(device)
+    noise = standard_normal((k_steps, n, d), generator, device=device, dtype=x_start.dtype)
     states, log_probs = [None] * (k_steps + 1), [None] * k_steps
     forward = kernel.direction == "forward"
     order = range(k_steps) if forward else range(k_steps - 1, -1, -1)

@@ -16,6 +16,7 @@ import torch
 
 from ..dynamics.transition import gaussian_log_prob
 from ..endpoints.base import Endpoint, EndpointError
+from ..rng import standard_normal, standard_uniform
 
 NUM_CLASSES = 10
 
@@ -83,8 +84,8 @@ class LatentPosterior(Endpoint):
         accepted, proposed, total = [], 0, 0
         while total < n:
             m = min(max(4 * (n - total), 4096), self.chunk_size * 16)
-            z = torch.randn(m, self.dim, generator=generator)
-            u = torch.rand(m, generator=generator)
+            z = standard_normal((m, self.dim), generator)
+            u = standard_uniform((m,), generator)
             keep = u.log() < self.log_likelihood(z) - self.log_likelihood_bound
             accepted.append(z[keep])
             total += int(keep.sum())
@@ -97,7 +98,7 @@ class LatentPosterior(Endpoint):
     @torch.no_grad()
     def estimate_log_z(self, n: int = 100_000, generator: Optional[torch.Generator] = None) -> tuple[float, float]:
         """Monte Carlo ``log Z = log E_{N(0,I)}[L(z)]`` and its standard error (delta method)."""
-        z = torch.randn(n, self.dim, generator=generator)
+        z = standard_normal((n, self.dim), generator)
         ll = self.log_likelihood(z).double()
         shift = ll.max()
         p = (ll - shift).exp()
@@ -108,7 +109,7 @@ class LatentPosterior(Endpoint):
     def kl_from_prior(self, n: int = 100_000, generator: Optional[torch.Generator] = None) -> tuple[float, float]:
         """``KL(N(0, I) || p1) = log Z - E_{N(0,I)}[log L(z)]`` and its standard error: the
         starting KL of a sampler initialised at the prior."""
-        z = torch.randn(n, self.dim, generator=generator)
+        z = standard_normal((n, self.dim), generator)
         ll = self.log_likelihood(z).double()
         shift = ll.max()
         p = (ll - shift).exp()
@@ -121,10 +122,14 @@ class LatentPosterior(Endpoint):
         return 1.0, lambda z: -self.log_likelihood(z)
 
     def _logits(self, z: torch.Tensor) -> torch.Tensor:
-        """Classifier logits of ``G(z)`` in chunks, ``(N, 10)``."""
-        parts = [self.classifier(self.decoder(z[i:i + self.chunk_size]))
-                 for i in range(0, z.shape[0], self.chunk_size)]
-        return torch.cat(parts) if len(parts) > 1 else parts[0]
+        """Classifier logits of ``G(z)`` in chunks, ``(N, 10)``, on ``z``'s device (the networks
+        run on their own device: latents drawn on the CPU can score a decoder on a GPU)."""
+        weight = next(self.decoder.parameters(), None)  # a parameter-free decoder runs anywhere
+        x = z if weight is None else z.to(weight.device)
+        parts = [self.classifier(self.decoder(x[i:i + self.chunk_size]))
+                 for i in range(0, x.shape[0], self.chunk_size)]
+        logits = torch.cat(parts) if len(parts) > 1 else parts[0]
+        return logits.to(z.device)
 
     def class_probabilities(self, z: torch.Tensor) -> torch.Tensor:
         """The energy classifier's class probabilities at T=1 for latents ``z``: ``(N, 10)``."""

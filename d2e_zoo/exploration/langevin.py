@@ -27,6 +27,8 @@ from typing import Callable, Optional, Tuple, Union
 
 import torch
 
+from ..rng import standard_normal, standard_uniform
+
 logger = logging.getLogger(__name__)
 
 LogProb = Callable[[torch.Tensor], torch.Tensor]
@@ -98,7 +100,7 @@ def _log_prob_and_grad(x: torch.Tensor, log_prob: LogProb) -> Tuple[torch.Tensor
 
 
 def _noise(x: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
-    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return standard_normal(x.shape, generator, device=x.device, dtype=x.dtype)
 
 
 # ---------------------------------------------------------------------------------------
@@ -154,7 +156,7 @@ def _mala_from_cache(x, lp_x, grad_x, log_prob, h, t, generator):
     y = _ula_from_grad(x, grad_x, h, t, generator)
     lp_y, grad_y = _log_prob_and_grad(y, log_prob)
     log_alpha = (lp_y - lp_x) / t + _log_q(x, y, grad_y, h, t) - _log_q(y, x, grad_x, h, t)
-    u = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
+    u = standard_uniform((x.shape[0],), generator, device=x.device, dtype=x.dtype)
     accepted = torch.log(u) < log_alpha
     acc = accepted.unsqueeze(1)
     x_new = torch.where(acc, y, x)

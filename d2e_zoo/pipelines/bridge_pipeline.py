@@ -33,6 +33,7 @@ from ..dynamics.simulate import simulate
 from ..energies import (DEFAULT_NEGATION_WEIGHT, DEFAULT_TEMPERATURE, ClassifierPosterior, ExpressionPosterior,
                         LatentPosterior, parse_classes, parse_expression)
 from ..energies.expression import selected_classes
+from ..rng import standard_normal
 from ..models.common import ShapeError, check_latents
 
 
@@ -138,7 +139,7 @@ class D2EBridgePipeline(DiffusionPipeline):
         """z0 ``(n, d)`` from the source: N(0, I), or the source posterior (exact, by rejection)."""
         if self.source_energy is not None:
             return self.source_energy.sample(n, generator)
-        return torch.randn(n, self.latent_dim, generator=generator)
+        return standard_normal((n, self.latent_dim), generator)
 
     @torch.no_grad()
     def run_bridge(self, latents: torch.Tensor, num_inference_steps: Optional[int] = None,

@@ -22,6 +22,7 @@ from ..dynamics.kernels import DriftKernel
 from ..dynamics.reference import ReferenceProcess
 from ..dynamics.time_grid import TimeGrid
 from ..dynamics.transition import check_direction, gaussian_log_prob, gaussian_transition
+from ..rng import standard_normal
 
 
 @dataclass
@@ -98,8 +99,7 @@ class BridgeScheduler(SchedulerMixin, ConfigMixin):
         """
         mean, var = self.mean_var(model_output, step_index, sample)
         if variance_noise is None:
-            variance_noise = torch.randn(sample.shape, generator=generator, dtype=sample.dtype,
-                                         device=None if generator is None else generator.device)
+            variance_noise = standard_normal(sample.shape, generator, dtype=sample.dtype)
         nxt = mean + var.sqrt() * variance_noise.to(sample)
         return BridgeSchedulerOutput(next_sample=nxt) if return_dict else (nxt,)
 

@@ -29,6 +29,7 @@ from typing import Optional, Union
 import torch
 
 from ..exploration.langevin import LangevinSampler
+from ..rng import standard_normal
 from .derivatives import as_log_prob
 from .diagnostics import EnergyMonitor
 from .gradient_flow import gradient_flow
@@ -89,7 +90,7 @@ def _initial_states(energy, num_samples, x0, init_std, generator) -> torch.Tenso
         raise ValueError("give x0 (N, d), or num_samples with an energy that has a .dim attribute")
     if int(num_samples) < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples!r}")
-    return init_std * torch.randn(int(num_samples), int(dim), generator=generator)
+    return init_std * standard_normal((int(num_samples), int(dim)), generator)
 
 
 class _Trajectory:

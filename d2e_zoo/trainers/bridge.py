@@ -94,6 +94,9 @@ def run_bridge_recipe(recipe: Recipe | dict, accelerator, run_dir: Path, resume=
     recipe = as_recipe(recipe)
     b = recipe.bridge
     torch.set_num_threads(b.threads)  # small networks: one thread is fastest
+    if accelerator.device.type != "cpu":  # the IPF engine runs its small networks on the CPU
+        logger.info("bridge %s: IPF training runs on the CPU (%d thread(s) per process), not on %s",
+                    recipe.name, b.threads, accelerator.device)
     decoder, classifier = load_component(b.decoder), load_component(b.classifier)
     source, target = bridge_endpoints(recipe, decoder, classifier)
     config = replace(recipe.ipf)  # the trainer's own copy (the recipe stays as it was read)
