@@ -10,6 +10,7 @@ from ..dynamics.time_grid import GRID_KINDS
 
 METHODS = ("d2d", "d2e", "e2e", "sampler")
 ENERGY_LOSSES = ("log_variance", "trajectory_balance", "reverse_kl")
+BUFFER_RESAMPLING = ("none", "path_weights")
 
 
 class ConfigError(ValueError):
@@ -74,6 +75,10 @@ class IPFConfig:
     langevin_temperature: float = 1.0
     langevin_init_steps: int = 0  # extra annealed steps when the buffer is first filled
     buffer_init_std: float = 1.0  # e2e: the source buffer starts from N(0, buffer_init_std^2 I)
+    # "path_weights": refill an energy end's buffer by importance resampling of the other
+    # end's paths (docs/method.md section 4.2); needs the start end's density
+    buffer_resampling: str = "none"
+    resampling_candidates: int = 4  # paths simulated per buffer state kept
 
     def __post_init__(self):
         self.validate()
@@ -92,6 +97,10 @@ class IPFConfig:
         need(self.sigma2 > 0, f"sigma2 must be > 0, got {self.sigma2}")
         need(self.energy_loss in ENERGY_LOSSES,
              f"unknown energy loss {self.energy_loss!r}; valid: {', '.join(ENERGY_LOSSES)}")
+        need(self.buffer_resampling in BUFFER_RESAMPLING,
+             f"unknown buffer_resampling {self.buffer_resampling!r}; valid: {', '.join(BUFFER_RESAMPLING)}")
+        need(isinstance(self.resampling_candidates, int) and 1 <= self.resampling_candidates <= 64,
+             f"resampling_candidates must be an integer in 1..64, got {self.resampling_candidates!r}")
         need(self.n_per_start >= 2,
              f"n_per_start must be >= 2 (the per-start mean is subtracted), got {self.n_per_start}")
         need(self.batch_size >= self.n_per_start,

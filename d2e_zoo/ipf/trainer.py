@@ -86,6 +86,14 @@ class IPFTrainer:
     def __init__(self, source: Endpoint, target: Endpoint, config: IPFConfig, method: Optional[str] = None):
         method = method or infer_method(source, target)
         check_method(method, source, target)
+        if config.buffer_resampling != "none":
+            if method not in ("d2e", "e2e"):
+                raise ConfigError(f"buffer_resampling={config.buffer_resampling!r} applies to the d2e and e2e "
+                                  f"methods (an energy target with a replay buffer), not {method!r}")
+            if not source.has_density:
+                raise ConfigError(f"buffer_resampling={config.buffer_resampling!r} weighs paths by the source "
+                                  f"density, but the source {source.name!r} offers {source!r}; pass an endpoint "
+                                  "with a log-density (e.g. Gaussian(...) rather than its sample_view())")
         self.source, self.target, self.config, self.method = source, target, config, method
         c, d = config, source.dim
         self.grid = TimeGrid.make(c.num_steps, c.t_max, c.grid)
@@ -122,6 +130,7 @@ class IPFTrainer:
         # called with the optimizer's parameters after every backward pass, before
         # clipping: multi-process training averages gradients across processes here
         self.grad_hook: Optional[Callable[[list], None]] = None
+        self.last_resampling_ess: Optional[float] = None  # see _resampled_end_states
 
     # ------------------------------------------------------------------ public API --
     def train(self, max_seconds: Optional[float] = None, checkpoint_dir: Optional[str] = None,
@@ -254,13 +263,48 @@ class IPFTrainer:
                 continue
             first = len(buf) == 0
             n = c.buffer_size if first else min(c.buffer_size, 1024)
-            if end == "target":
-                x = self.sample(n).x_last
-            elif first:  # nothing reaches the source yet: start from a broad Gaussian
+            if end == "source" and first:  # nothing reaches the source yet: start from a broad Gaussian
                 x = c.buffer_init_std * torch.randn(n, self.source.dim, generator=self.generator)
+            elif c.buffer_resampling == "path_weights":
+                x = self._resampled_end_states(end, n)
+            elif end == "target":
+                x = self.sample(n).x_last
             else:
                 x = simulate(self.backward, self._start_states("target", n), self.grid, self.generator).x0
             self._fill_buffer(end, x, first)
+
+    @torch.no_grad()
+    def _resampled_end_states(self, end: str, n: int) -> torch.Tensor:
+        """``n`` states ``(n, d)`` for the buffer of ``end`` by importance resampling: simulate
+        ``resampling_candidates * n`` paths of the process heading to ``end`` from the other
+        end, weight each by the path ratio towards ``end``'s density,
+
+            target:  log w = log p1~(x_K) + sum log p_b - log p0~(x_0) - sum log p_f
+            source:  log w = log p0~(x_0) + sum log p_f - log p1~(x_K) - sum log p_b
+
+        and draw ``n`` of their end states with probabilities ``softmax(log w)``. However the
+        process heading there splits its mass between distant modes, the resampled states
+        carry the density's own proportions (as the number of candidates grows); MALA cannot
+        move mass between such modes, so without this the buffer inherits the process's
+        bias (docs/method.md section 4.2). ``last_resampling_ess`` keeps the effective sample
+        size fraction of the weights."""
+        m = self.config.resampling_candidates * n
+        to_target = end == "target"
+        if to_target:
+            states = simulate(self.forward, self._start_states("source", m), self.grid, self.generator).states
+        else:
+            states = simulate(self.backward, self._start_states("target", m), self.grid, self.generator).states
+        log_f = transition_log_probs(self.forward, states, self.grid).sum(0)
+        log_b = transition_log_probs(self.backward, states, self.grid).sum(0)
+        log_ratio = (self._end_log_prob("target", states[-1]) + log_b
+                     - self._end_log_prob("source", states[0]) - log_f)
+        log_w = (log_ratio if to_target else -log_ratio).double()
+        if not torch.isfinite(log_w).any():
+            raise NonFiniteLossError(f"every path weight for the {end} buffer is non-finite")
+        probs = torch.softmax(torch.nan_to_num(log_w, nan=-math.inf), 0)
+        self.last_resampling_ess = float(1.0 / (probs ** 2).sum() / m)
+        idx = torch.multinomial(probs, n, replacement=True, generator=self.generator)
+        return (states[-1] if to_target else states[0])[idx]
 
     def _begin_half_step(self, phase: str):
         self._pools.clear()

@@ -1,0 +1,83 @@
+"""Faithful mode weights: the replay buffer of an energy end carries the target's proportions
+when it is refilled by importance resampling of paths (``buffer_resampling="path_weights"``),
+however wrong the process heading there is; and the mode-weight benchmark's command line."""
+
+import pytest
+import torch
+
+from d2e_zoo.benchmarks import mode_weights as mw
+from d2e_zoo.endpoints.toy import Gaussian, GaussianMixture
+from d2e_zoo.ipf import ConfigError, IPFConfig, IPFTrainer
+
+WEIGHTS = torch.tensor([0.6, 0.3, 0.1])
+
+
+def _mixture(sep=2.5):
+    means = torch.tensor([[sep, 0.0], [0.0, sep], [-sep, 0.0]])
+    return GaussianMixture(means, 0.5, WEIGHTS, name="unequal")
+
+
+def _fresh_trainer(resampling: str, method="d2e", **overrides):
+    target = _mixture()
+    prior = Gaussian(dim=2, std=1.0)
+    source = prior if method == "d2e" else prior.energy_view()
+    config = IPFConfig(num_steps=10, hidden=32, buffer_size=4000, langevin_steps=1, langevin_step=1e-4,
+                       buffer_resampling=resampling, resampling_candidates=16, seed=0, **overrides)
+    return IPFTrainer(source, target.energy_view(), config, method), target
+
+
+def _buffer_weights(trainer, target):
+    trainer._refresh_buffers()
+    buf = trainer.buffers["target"]
+    states = buf.sample(len(buf), torch.Generator().manual_seed(1))
+    return torch.bincount(target.assign_modes(states), minlength=3).double() / len(states)
+
+
+def test_resampled_buffer_carries_the_targets_proportions_from_an_untrained_bridge():
+    """Untrained kernels (the reference) end far from the mixture: their end states put about
+    equal mass near each mode (0.38 / 0.25 / 0.37); resampled by path weights they carry the
+    mixture's 0.6 / 0.3 / 0.1."""
+    plain, target = _fresh_trainer("none")
+    resampled, _ = _fresh_trainer("path_weights")
+    w_plain, w_res = _buffer_weights(plain, target), _buffer_weights(resampled, target)
+    tv = lambda w: 0.5 * float((w - WEIGHTS.double()).abs().sum())  # noqa: E731
+    assert tv(w_plain) > 0.15, w_plain  # the bias a buffer inherits without resampling
+    assert tv(w_res) < 0.05, w_res
+    assert 0 < resampled.last_resampling_ess <= 1
+
+
+def test_energy_to_energy_resamples_too():
+    trainer, target = _fresh_trainer("path_weights", method="e2e")
+    trainer._refresh_buffers()  # first fill of the source buffer (broad Gaussian), then the target's
+    w = _buffer_weights(trainer, target)
+    assert 0.5 * float((w - WEIGHTS.double()).abs().sum()) < 0.08, w
+
+
+def test_resampling_needs_the_source_density_and_an_energy_target():
+    target = _mixture()
+    config = IPFConfig(num_steps=5, hidden=16, buffer_resampling="path_weights")
+    with pytest.raises(ConfigError, match="source density.*sample_view"):
+        IPFTrainer(Gaussian(dim=2).sample_view(), target.energy_view(), config, "d2e")
+    with pytest.raises(ConfigError, match="d2e and e2e"):
+        IPFTrainer(Gaussian(dim=2).sample_view(), target.sample_view(), config, "d2d")
+    with pytest.raises(ConfigError, match="unknown buffer_resampling 'sir'; valid: none, path_weights"):
+        IPFConfig(buffer_resampling="sir")
+
+
+def test_family_tasks_have_unequal_weights_and_the_issue_task():
+    ten = mw.mixture(10, 3.0)
+    assert ten.num_modes == 5 and torch.allclose(ten.weights, torch.tensor([0.35, 0.25, 0.20, 0.12, 0.08]))
+    assert torch.allclose(ten.means[:5, :5], 3.0 * torch.eye(5))
+    for dim, modes in ((2, 6), (50, 10)):
+        t = mw.mixture(dim, 5.0)
+        assert t.num_modes == modes and t.dim == dim and float(t.weights.max() / t.weights.min()) > 2.5
+    rows = mw.rows_for([2, 10, 50], list(mw.METHODS), list(mw.RECIPES), [0], 60.0)
+    assert len(rows) == 3 * 2 * 5  # dims x separations x (d2e, e2e: two recipes; d2d: one)
+
+
+def test_family_command_refuses_bad_arguments(capsys):
+    with pytest.raises(SystemExit) as e:
+        mw.main(["--seconds", "nan"])
+    assert e.value.code == 2 and "--seconds" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        mw.main(["--dims", "7"])
