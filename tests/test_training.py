@@ -107,9 +107,10 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 def test_two_processes_on_cpu_with_gloo(tiny_classifier, tmp_path):
     """``accelerate launch`` with 2 processes: both train, gradients are averaged (the run
     checks the weights are identical on both), one export."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    # the script's --cpu: gloo on the CPU even on a machine with one GPU, where two processes
-    # would otherwise both claim it under NCCL
+    # CPU processes even on a machine with a GPU: hidden GPUs, and the script's --cpu (with one
+    # visible GPU both processes would claim it under NCCL, and gloo's barrier would ask rank 1
+    # for a second CUDA device)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            "--main_process_port", "29531", str(TRAIN), str(tiny_classifier), "--output_dir", str(tmp_path / "run"),
