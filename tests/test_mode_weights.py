@@ -8,6 +8,7 @@ import torch
 from d2e_zoo.benchmarks import mode_weights as mw
 from d2e_zoo.endpoints.toy import Gaussian, GaussianMixture
 from d2e_zoo.ipf import ConfigError, IPFConfig, IPFTrainer
+from d2e_zoo.ipf.trainer import tempered_resampling_weights
 
 WEIGHTS = torch.tensor([0.6, 0.3, 0.1])
 
@@ -21,8 +22,9 @@ def _fresh_trainer(resampling: str, method="d2e", **overrides):
     target = _mixture()
     prior = Gaussian(dim=2, std=1.0)
     source = prior if method == "d2e" else prior.energy_view()
-    config = IPFConfig(num_steps=10, hidden=32, buffer_size=4000, langevin_steps=1, langevin_step=1e-4,
-                       buffer_resampling=resampling, resampling_candidates=16, seed=0, **overrides)
+    settings = dict(num_steps=10, hidden=32, buffer_size=4000, langevin_steps=1, langevin_step=1e-4,
+                    buffer_resampling=resampling, resampling_candidates=16, resampling_min_ess=0.002, seed=0)
+    config = IPFConfig(**{**settings, **overrides})
     return IPFTrainer(source, target.energy_view(), config, method), target
 
 
@@ -44,6 +46,22 @@ def test_resampled_buffer_carries_the_targets_proportions_from_an_untrained_brid
     assert tv(w_plain) > 0.15, w_plain  # the bias a buffer inherits without resampling
     assert tv(w_res) < 0.05, w_res
     assert 0 < resampled.last_resampling_ess <= 1
+
+
+def test_tempering_keeps_the_effective_sample_size():
+    """Uneven weights are tempered to w^beta with the largest beta whose ESS fraction reaches
+    the floor; even enough weights are used as they are (beta = 1)."""
+    log_w = torch.linspace(0, 40, 1000, dtype=torch.float64)  # a few paths dominate
+    beta, p = tempered_resampling_weights(log_w, 0.2)
+    ess = float(1 / (p ** 2).sum() / 1000)
+    assert 0 < beta < 1 and 0.19 < ess < 0.21
+    assert torch.allclose(p, torch.softmax(beta * log_w, 0))
+    flat = torch.zeros(100, dtype=torch.float64)
+    assert tempered_resampling_weights(flat, 0.5)[0] == 1.0
+    # the trainer records what it used
+    trainer, _ = _fresh_trainer("path_weights", resampling_min_ess=0.5)
+    trainer._resampled_end_states("target", 500)
+    assert trainer.last_resampling_beta < 1 and trainer.last_resampling_ess >= 0.49
 
 
 def test_energy_to_energy_resamples_too():

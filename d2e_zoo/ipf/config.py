@@ -79,6 +79,7 @@ class IPFConfig:
     # end's paths (docs/method.md section 4.2); needs the start end's density
     buffer_resampling: str = "none"
     resampling_candidates: int = 4  # paths simulated per buffer state kept
+    resampling_min_ess: float = 0.05  # weights are tempered (w^beta) until their ESS fraction reaches this
 
     def __post_init__(self):
         self.validate()
@@ -101,6 +102,8 @@ class IPFConfig:
              f"unknown buffer_resampling {self.buffer_resampling!r}; valid: {', '.join(BUFFER_RESAMPLING)}")
         need(isinstance(self.resampling_candidates, int) and 1 <= self.resampling_candidates <= 64,
              f"resampling_candidates must be an integer in 1..64, got {self.resampling_candidates!r}")
+        need(0.0 < self.resampling_min_ess <= 1.0,
+             f"resampling_min_ess must be in (0, 1], got {self.resampling_min_ess!r}")
         need(self.n_per_start >= 2,
              f"n_per_start must be >= 2 (the per-start mean is subtracted), got {self.n_per_start}")
         need(self.batch_size >= self.n_per_start,

@@ -73,6 +73,30 @@ def check_method(method: str, source: Endpoint, target: Endpoint):
                               f"{end.name!r} to offer {need}; it offers {end!r}")
 
 
+def tempered_resampling_weights(log_w: torch.Tensor, min_ess: float, iterations: int = 30):
+    """``(beta, probs)``: resampling probabilities ``softmax(beta * log_w)`` (``log_w``: ``(m,)``)
+    with the largest ``beta`` in [0, 1] whose effective sample size fraction
+    ``1 / (m sum probs^2)`` is at least ``min_ess`` (bisection; the ESS falls as ``beta``
+    grows). ``beta = 1`` is plain importance resampling, ``beta = 0`` keeps every candidate
+    equally likely."""
+    m = log_w.numel()
+
+    def probs_at(beta: float) -> torch.Tensor:
+        return torch.softmax(beta * log_w, 0)
+
+    def ess(p: torch.Tensor) -> float:
+        return float(1.0 / (p ** 2).sum() / m)
+
+    full = probs_at(1.0)
+    if ess(full) >= min_ess:
+        return 1.0, full
+    low, high = 0.0, 1.0
+    for _ in range(iterations):
+        mid = 0.5 * (low + high)
+        low, high = (mid, high) if ess(probs_at(mid)) >= min_ess else (low, mid)
+    return low, probs_at(low)
+
+
 class IPFTrainer:
     """Trains a forward kernel (and, except for the sampler, a backward kernel).
 
@@ -131,6 +155,7 @@ class IPFTrainer:
         # clipping: multi-process training averages gradients across processes here
         self.grad_hook: Optional[Callable[[list], None]] = None
         self.last_resampling_ess: Optional[float] = None  # see _resampled_end_states
+        self.last_resampling_beta: Optional[float] = None
 
     # ------------------------------------------------------------------ public API --
     def train(self, max_seconds: Optional[float] = None, checkpoint_dir: Optional[str] = None,
@@ -286,8 +311,11 @@ class IPFTrainer:
         process heading there splits its mass between distant modes, the resampled states
         carry the density's own proportions (as the number of candidates grows); MALA cannot
         move mass between such modes, so without this the buffer inherits the process's
-        bias (docs/method.md section 4.2). ``last_resampling_ess`` keeps the effective sample
-        size fraction of the weights."""
+        bias (docs/method.md section 4.2). Where the weights are too uneven (their effective
+        sample size below ``resampling_min_ess`` of the candidates: far modes, high dimension,
+        an early process), they are tempered to ``w^beta`` with the largest ``beta`` in [0, 1]
+        that keeps it (:func:`tempered_resampling_weights`), so a few paths never fill the whole
+        buffer. ``last_resampling_ess`` and ``last_resampling_beta`` keep both."""
         m = self.config.resampling_candidates * n
         to_target = end == "target"
         if to_target:
@@ -301,8 +329,10 @@ class IPFTrainer:
         log_w = (log_ratio if to_target else -log_ratio).double()
         if not torch.isfinite(log_w).any():
             raise NonFiniteLossError(f"every path weight for the {end} buffer is non-finite")
-        probs = torch.softmax(torch.nan_to_num(log_w, nan=-math.inf), 0)
+        log_w = torch.nan_to_num(log_w, nan=-math.inf)
+        beta, probs = tempered_resampling_weights(log_w, self.config.resampling_min_ess)
         self.last_resampling_ess = float(1.0 / (probs ** 2).sum() / m)
+        self.last_resampling_beta = beta
         idx = torch.multinomial(probs, n, replacement=True, generator=self.generator)
         return (states[-1] if to_target else states[0])[idx]
 
