@@ -89,7 +89,7 @@ def test_family_tasks_have_unequal_weights_and_the_issue_task():
     for dim, modes in ((2, 6), (50, 10)):
         t = mw.mixture(dim, 5.0)
         assert t.num_modes == modes and t.dim == dim and float(t.weights.max() / t.weights.min()) > 2.5
-    rows = mw.rows_for([2, 10, 50], list(mw.METHODS), list(mw.RECIPES), [0], 60.0)
+    rows = mw.rows_for([2, 10, 50], list(mw.BRIDGE_METHODS), list(mw.RECIPES), [0], 60.0)
     assert len(rows) == 3 * 2 * 5  # dims x separations x (d2e, e2e: two recipes; d2d: one)
 
 

@@ -39,7 +39,7 @@ from ..ipf import IPFConfig, IPFTrainer
 
 logger = logging.getLogger("d2e_zoo.benchmarks.mode_weights")
 
-METHODS = ("d2e", "e2e", "d2d")
+BRIDGE_METHODS = ("d2e", "e2e", "d2d")
 RECIPES = ("ipf", "resampled")
 DIMS = (2, 10, 50)
 SEPARATIONS = {2: (3.0, 5.0), 10: (3.0, 5.0), 50: (3.0, 5.0)}
@@ -92,7 +92,7 @@ def _ends(method: str, target: GaussianMixture):
     return prior.sample_view(), target.sample_view()
 
 
-def run_row(row: Row) -> dict:
+def run_mode_weight_row(row: Row) -> dict:
     """Train and evaluate one row (one process, one torch thread)."""
     torch.set_num_threads(1)
     target = mixture(row.dim, row.separation)
@@ -132,12 +132,12 @@ def format_mode_weight_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m d2e_zoo.benchmarks.mode_weights",
                                 description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dims", type=int, nargs="+", choices=DIMS, default=list(DIMS))
-    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--methods", nargs="+", choices=BRIDGE_METHODS, default=list(BRIDGE_METHODS))
     p.add_argument("--recipes", nargs="+", choices=RECIPES, default=list(RECIPES))
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--seconds", type=positive_float, default=300.0, help="training budget per row (seconds)")
@@ -148,14 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     rows = rows_for(args.dims, args.methods, args.recipes, args.seeds, args.seconds)
     if args.workers == 1:
-        results = [run_row(r) for r in rows]
+        results = [run_mode_weight_row(r) for r in rows]
     else:
         with ProcessPoolExecutor(args.workers) as pool:
-            results = list(pool.map(run_row, rows))
+            results = list(pool.map(run_mode_weight_row, rows))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
