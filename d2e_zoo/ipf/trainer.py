@@ -199,9 +199,11 @@ class IPFTrainer:
         return st
 
     def _log_budget_stop(self, budget: TimeBudget, where: str):
-        logger.warning("time budget of %.4g s used up %s: training stopped early at %.0f%% of the schedule "
-                       "(%d of %d IPF iterations done)", budget.max_seconds, where, 100 * self.progress,
-                       self.state.iteration, self.config.ipf_iterations)
+        c, st = self.config, self.state
+        done = st.iteration + 0.5 * (st.phase == "forward" and self.method != "sampler")
+        logger.warning("time budget of %.4g s used up %s: training stopped early after %.0f%% of the schedule "
+                       "(%d of %d IPF iterations done)", budget.max_seconds, where, 100 * done / c.ipf_iterations,
+                       st.iteration, c.ipf_iterations)
 
     def _run_half_step(self, phase: str, budget: TimeBudget, progress: bool, good,
                        checkpoint_dir: Optional[str]) -> LoopResult:
