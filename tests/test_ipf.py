@@ -220,7 +220,7 @@ def test_schedule_depends_on_steps_not_on_the_clock(monkeypatch, caplog):
     assert weights_cut.keys() == weights_full.keys()
     assert all(torch.equal(weights_cut[k], weights_full[k]) for k in weights_full)
     assert "time budget of 10 s used up before IPF iteration 3" in caplog.text
-    assert "training stopped early at 67% of the schedule (2 of 4 IPF iterations done)" in caplog.text
+    assert "training stopped early after 50% of the schedule (2 of 4 IPF iterations done)" in caplog.text
     with pytest.raises(ValueError, match="positive, finite number of seconds"):
         IPFTrainer(src, tgt, cfg, "d2e").train(max_seconds=float("nan"))
     # a budget that runs out inside a half-step: stopped there, nothing counted as completed
