@@ -55,7 +55,7 @@ def unequal_weights(m: int) -> torch.Tensor:
     """``m`` unequal weights: for 5 modes 0.35, 0.25, 0.20, 0.12, 0.08; else proportional to
     ``m + 1 - i + m / 3`` for ``i = 1..m`` (6 modes: 0.24 down to 0.09; 10: 0.15 down to 0.05)."""
     if m == 5:
-        return torch.tensor([35.0, 25.0, 20.0, 12.0, 8.0]) / 100  # the issue's 10-D task
+        return torch.tensor([35.0, 25.0, 20.0, 12.0, 8.0]) / 100  # the 10-D task of docs/method.md section 4.3
     w = torch.arange(m, 0, -1, dtype=torch.float32) + m / 3
     return w / w.sum()
 
