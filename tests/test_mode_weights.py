@@ -82,7 +82,7 @@ def test_resampling_needs_the_source_density_and_an_energy_target():
         IPFConfig(buffer_resampling="sir")
 
 
-def test_family_tasks_have_unequal_weights_and_the_issue_task():
+def test_family_tasks_have_unequal_weights_and_the_ten_dimensional_task():
     ten = mw.mixture(10, 3.0)
     assert ten.num_modes == 5 and torch.allclose(ten.weights, torch.tensor([0.35, 0.25, 0.20, 0.12, 0.08]))
     assert torch.allclose(ten.means[:5, :5], 3.0 * torch.eye(5))
