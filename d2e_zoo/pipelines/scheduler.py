@@ -21,7 +21,7 @@ from diffusers.utils import BaseOutput
 from ..dynamics.kernels import DriftKernel
 from ..dynamics.reference import ReferenceProcess
 from ..dynamics.time_grid import TimeGrid
-from ..dynamics.transition import check_direction, gaussian_log_prob, gaussian_transition
+from ..dynamics.transition import gaussian_log_prob, gaussian_transition
 from ..rng import standard_normal
 
 
@@ -76,7 +76,6 @@ class BridgeScheduler(SchedulerMixin, ConfigMixin):
         return DriftKernel(model, direction, self.reference_process)
 
     def _transition(self, direction: str, model_output, step_index: int, state: torch.Tensor):
-        check_direction(direction)
         if not 0 <= step_index < self.num_inference_steps:
             raise IndexError(f"step_index must be in 0..{self.num_inference_steps - 1}, got {step_index}")
         drift, log_var = model_output

@@ -13,7 +13,7 @@ import shutil
 from contextlib import nullcontext
 from pathlib import Path
 
-from ..checkpointing import previous_folder
+from ..checkpointing import previous_folder, staged_folder
 from ..run_folder import RunFolderError, RunLock, check_writable
 from .build import build_step_task
 from .loop import run_steps
@@ -90,14 +90,8 @@ def check_bundle_target(dest: Path, force: bool = False) -> Path:
 
 def bundle_export(export: Path, dest: Path, force: bool = False):
     """Copy ``export`` into ``dest`` (replacing it only with ``force``); the old folder is
-    swapped out only once the copy is complete."""
+    swapped out only once the copy is complete (:func:`~d2e_zoo.checkpointing.staged_folder`)."""
     check_bundle_target(dest, force)
-    tmp, old = dest.with_name(f".{dest.name}.tmp"), dest.with_name(f".{dest.name}.old")
-    for p in (tmp, old):
-        shutil.rmtree(p, ignore_errors=True)
-    shutil.copytree(export, tmp)
-    if dest.exists():
-        dest.rename(old)
-    tmp.rename(dest)
-    shutil.rmtree(old, ignore_errors=True)
+    with staged_folder(dest) as tmp:
+        shutil.copytree(export, tmp, dirs_exist_ok=True)
     logger.info("bundled %s into %s", export, dest)
