@@ -2,7 +2,7 @@
 
     python -m d2e_zoo.benchmarks.suite [--jobs 2] [--scale 1.0]
 
-``--jobs`` runs that many rows at once (each single-threaded; this machine has 2 cores);
+``--jobs`` runs that many rows at once (each single-threaded: at most one per CPU core);
 ``--scale`` multiplies every training budget (e.g. 0.1 for a smoke run).
 """
 
