@@ -60,8 +60,25 @@ def test_tempering_keeps_the_effective_sample_size():
     assert tempered_resampling_weights(flat, 0.5)[0] == 1.0
     # the trainer records what it used
     trainer, _ = _fresh_trainer("path_weights", resampling_min_ess=0.5)
-    trainer._resampled_end_states("target", 500)
+    x = trainer._resampled_end_states("target", 500)
     assert trainer.last_resampling_beta < 1 and trainer.last_resampling_ess >= 0.49
+    # at most ESS states come back: the buffer keeps its older states instead of copies
+    m = trainer.config.resampling_candidates * 500
+    assert x.shape == (min(500, round(trainer.last_resampling_ess * m)), 2)
+
+
+def test_a_refill_adds_only_effective_samples_and_keeps_older_states():
+    """Very uneven weights (a low ESS floor) give few effective samples: the refill adds that
+    many states and the rest of the buffer stays as it was."""
+    trainer, _ = _fresh_trainer("path_weights", resampling_min_ess=0.002, resampling_candidates=4)
+    buf = trainer.buffers["target"]
+    old = torch.full((4000, 2), 7.0)
+    buf.add(old, torch.zeros(4000))
+    x = trainer._resampled_end_states("target", 1000)
+    ess = trainer.last_resampling_ess * 4000
+    assert ess < 900 and x.shape[0] == round(ess)
+    buf.add(x, torch.zeros(len(x)))
+    assert int((buf.sample(4000, torch.Generator().manual_seed(0)) == 7.0).all(1).sum()) > 2000
 
 
 def test_energy_to_energy_resamples_too():

@@ -317,7 +317,12 @@ class IPFTrainer:
         sample size below ``resampling_min_ess`` of the candidates: far modes, high dimension,
         an early process), they are tempered to ``w^beta`` with the largest ``beta`` in [0, 1]
         that keeps it (:func:`tempered_resampling_weights`), so a few paths never fill the whole
-        buffer. ``last_resampling_ess`` and ``last_resampling_beta`` keep both."""
+        buffer. Only as many states as the (tempered) weights' effective sample size are returned,
+        ``k = min(n, round(ESS))`` with ``ESS = 1 / sum p_i^2``: the buffer keeps its older states
+        for the rest instead of filling up with copies of the same paths (without this limit the
+        buffer collapsed onto a few modes in 50 dimensions; docs/method.md section 4.3).
+        ``last_resampling_ess`` (a fraction of the candidates) and ``last_resampling_beta`` keep
+        what was used. Returns ``(k, d)``."""
         m = self.config.resampling_candidates * n
         to_target = end == "target"
         if to_target:
@@ -333,9 +338,10 @@ class IPFTrainer:
             raise NonFiniteLossError(f"every path weight for the {end} buffer is non-finite")
         log_w = torch.nan_to_num(log_w, nan=-math.inf)
         beta, probs = tempered_resampling_weights(log_w, self.config.resampling_min_ess)
-        self.last_resampling_ess = float(1.0 / (probs ** 2).sum() / m)
-        self.last_resampling_beta = beta
-        idx = torch.multinomial(probs, n, replacement=True, generator=self.generator)
+        ess = float(1.0 / (probs ** 2).sum())
+        self.last_resampling_ess, self.last_resampling_beta = ess / m, beta
+        keep = max(1, min(n, round(ess)))
+        idx = torch.multinomial(probs, keep, replacement=True, generator=self.generator)
         return (states[-1] if to_target else states[0])[idx]
 
     def _begin_half_step(self, phase: str):
