@@ -34,6 +34,7 @@ from .dynamics import simulate
 from .endpoints.base import Endpoint, EnergyEndpoint
 from .endpoints.toy import Gaussian
 from .metrics.bridge import path_log_weights
+from .metrics.frechet import frechet_distance
 from .zoo import get_entry, load
 from .zoo.loading import ZooLoadError
 from .zoo.registry import JUDGE, UnknownModelError
@@ -57,15 +58,30 @@ def total_variation(p: list[float], q: list[float]) -> float:
 
 
 @torch.no_grad()
-def evaluate_generator(decoder, judge, num_samples: int = 10_000, seed: int = 0) -> dict:
-    """Judge metrics of a zoo generator (kind ``generator``): the class mix and confidence of
-    the judge on ``decoder(z)`` for ``num_samples`` latents ``z ~ N(0, I)`` drawn with ``seed``;
-    ``decoder`` maps latents ``(N, d)`` to images ``(N, 1, 28, 28)``."""
+def judge_features(judge, images: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """The judge's penultimate-layer features ``(N, hidden)`` of images ``(N, 1, 28, 28)``."""
+    judge.eval()
+    return torch.cat([judge.features_of(images[i:i + chunk]) for i in range(0, len(images), chunk)])
+
+
+@torch.no_grad()
+def evaluate_generator(decoder, judge, num_samples: int = 10_000, seed: int = 0, source: str = "auto") -> dict:
+    """Judge metrics of a zoo generator (kind ``generator``) on ``decoder(z)`` for ``num_samples``
+    latents ``z ~ N(0, I)`` drawn with ``seed`` (``decoder``: latents ``(N, d)`` -> images
+    ``(N, 1, 28, 28)``): the judge's class mix and mean confidence (mean over images of the
+    largest class probability), and ``judge_frechet``, the Frechet distance between the judge's
+    penultimate features of the generated images and of the real MNIST test images
+    (:mod:`d2e_zoo.metrics.frechet`; the real test images' own confidence is ``judge_confidence_real``)."""
     z = torch.randn(num_samples, decoder.latent_dim, generator=torch.Generator().manual_seed(seed))
-    probs = classify(judge, torch.cat([decoder(z[i:i + 4096]) for i in range(0, num_samples, 4096)]))
+    images = torch.cat([decoder(z[i:i + 4096]) for i in range(0, num_samples, 4096)])
+    probs = classify(judge, images)
     mix = class_mix(probs.argmax(-1))
+    test = load_mnist("test", source)
     return {"judge_class_mix": mix, "min_class_fraction": min(mix), "max_class_fraction": max(mix),
-            "judge_confidence": probs.max(-1).values.mean().item(), "num_samples": num_samples}
+            "judge_confidence": probs.max(-1).values.mean().item(),
+            "judge_confidence_real": classify(judge, test.images).max(-1).values.mean().item(),
+            "judge_frechet": frechet_distance(judge_features(judge, images), judge_features(judge, test.images)),
+            "test_set": test.source, "num_samples": num_samples}
 
 
 def evaluate_classifier(model, source: str = "auto") -> dict:

@@ -4,6 +4,8 @@ has ``save_pretrained`` / ``from_pretrained`` with safetensors weights and a JSO
 * :class:`MLPGenerator` - latent ``(N, d)`` -> image ``(N, 1, 28, 28)`` in [0, 1] (GAN generator).
 * :class:`MLPDiscriminator` - image -> logit (GAN training only, not bundled).
 * :class:`MLPVAE` - encoder image -> (mean, log-variance) and decoder latent -> image.
+* :class:`ConvGenerator`, :class:`ConvDiscriminator`, :class:`ConvVAE` - the convolutional
+  versions (the zoo's generators since version 2).
 * :class:`MLPClassifier` - image -> 10 logits; defines the classifier energies.
 * :class:`CNNJudge` - a small CNN, image -> 10 logits; used only to evaluate.
 * :class:`BridgeDriftModel` - the forward kernel of a trained bridge (drift and log-variance).
@@ -11,7 +13,9 @@ has ``save_pretrained`` / ``from_pretrained`` with safetensors weights and a JSO
 
 from .bridge import BridgeDriftModel
 from .classifier import CNNJudge, MLPClassifier
+from .conv import ConvDiscriminator, ConvGenerator, ConvVAE
 from .generator import MLPDiscriminator, MLPGenerator
 from .vae import MLPVAE
 
-__all__ = ["BridgeDriftModel", "CNNJudge", "MLPClassifier", "MLPDiscriminator", "MLPGenerator", "MLPVAE"]
+__all__ = ["BridgeDriftModel", "CNNJudge", "ConvDiscriminator", "ConvGenerator", "ConvVAE", "MLPClassifier",
+           "MLPDiscriminator", "MLPGenerator", "MLPVAE"]

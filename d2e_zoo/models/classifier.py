@@ -50,3 +50,9 @@ class CNNJudge(RangeCheckedConfig, ModelMixin, ConfigMixin):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = check_images(x, type(self).__name__)
         return self.head(self.features(x * 2 - 1))
+
+    def features_of(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate-layer activations ``(N, hidden)`` (after the ReLU, dropout off in
+        eval mode): the feature space of the zoo's Frechet distance."""
+        x = check_images(x, type(self).__name__)
+        return self.head[:-2](self.features(x * 2 - 1))

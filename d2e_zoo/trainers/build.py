@@ -30,7 +30,7 @@ def build_step_task(recipe: Recipe | dict, accelerator):
     kind, seed, spec = recipe.kind, recipe.seed, recipe.train
     if kind not in STEP_KINDS:
         raise RecipeError(f"kind {kind!r} is not a step-based kind; step-based kinds: {', '.join(STEP_KINDS)}")
-    classes = step_constructors(kind)
+    classes = step_constructors(kind, recipe.architecture)
     data = load_mnist("train", recipe.data_source)
     test = load_mnist("test", recipe.data_source)
     torch.manual_seed(seed)  # identical initial weights on every process

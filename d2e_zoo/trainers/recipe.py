@@ -7,6 +7,7 @@ validated :class:`Recipe` objects.
     kind = "gan"                  # classifier | judge | gan | vae | bridge
     seed = 0
     data_source = "auto"          # MNIST source (see d2e_zoo.data.mnist)
+    architecture = "conv"         # gan / vae: "conv" (convolutional) or "mlp"; default "mlp"
     [model]                       # step kinds: keyword arguments of the model class
     [discriminator]               # gan: keyword arguments of MLPDiscriminator
     [train]                       # step kinds: num_steps, checkpoint_every, log_every and the
@@ -53,7 +54,10 @@ SECTIONS_OF_KIND = {"classifier": ("model", "train"), "judge": ("model", "train"
                     "gan": ("model", "discriminator", "train"), "vae": ("model", "train"),
                     "bridge": ("bridge", "ipf")}
 SECTIONS = ("model", "discriminator", "train", "bridge", "ipf")
-TOP_LEVEL_KEYS = ("name", "kind", "seed", "data_source", "recipe_file")
+TOP_LEVEL_KEYS = ("name", "kind", "seed", "data_source", "architecture", "recipe_file")
+#: the network families of the generator kinds (``architecture``); other kinds have one
+ARCHITECTURES = {"gan": ("mlp", "conv"), "vae": ("mlp", "conv")}
+DEFAULT_ARCHITECTURE = "mlp"  # what records written before ``architecture`` existed used
 RECIPES_ENV = "D2E_ZOO_RECIPES"
 PACKAGE_RECIPES = "recipes"  # d2e_zoo/recipes: the recipes shipped as package data
 
@@ -205,20 +209,26 @@ class BridgeSpec:
         return cls(**section)
 
 
-def step_constructors(kind: str) -> dict:
+def step_constructors(kind: str, architecture: str = DEFAULT_ARCHITECTURE) -> dict:
     """The classes the sections of a step kind are keyword arguments of:
-    ``{"model": model class, "train": task class}`` (and ``"discriminator"`` for a GAN)."""
-    from ..models import CNNJudge, MLPClassifier, MLPDiscriminator, MLPGenerator, MLPVAE
+    ``{"model": model class, "train": task class}`` (and ``"discriminator"`` for a GAN);
+    ``architecture`` picks the network family of a gan or vae (:data:`ARCHITECTURES`)."""
+    from ..models import (CNNJudge, ConvDiscriminator, ConvGenerator, ConvVAE, MLPClassifier, MLPDiscriminator,
+                          MLPGenerator, MLPVAE)
     from .gan import GANTask
     from .supervised import ClassifierTask
     from .vae import VAETask
 
-    table = {"classifier": {"model": MLPClassifier, "train": ClassifierTask},
-             "judge": {"model": CNNJudge, "train": ClassifierTask},
-             "gan": {"model": MLPGenerator, "discriminator": MLPDiscriminator, "train": GANTask},
-             "vae": {"model": MLPVAE, "train": VAETask}}
-    _need(kind in table, f"kind {kind!r} is not a step-based kind; step-based kinds: {', '.join(STEP_KINDS)}")
-    return table[kind]
+    table = {("classifier", "mlp"): {"model": MLPClassifier, "train": ClassifierTask},
+             ("judge", "mlp"): {"model": CNNJudge, "train": ClassifierTask},
+             ("gan", "mlp"): {"model": MLPGenerator, "discriminator": MLPDiscriminator, "train": GANTask},
+             ("gan", "conv"): {"model": ConvGenerator, "discriminator": ConvDiscriminator, "train": GANTask},
+             ("vae", "mlp"): {"model": MLPVAE, "train": VAETask},
+             ("vae", "conv"): {"model": ConvVAE, "train": VAETask}}
+    _need(kind in STEP_KINDS, f"kind {kind!r} is not a step-based kind; step-based kinds: {', '.join(STEP_KINDS)}")
+    valid = ARCHITECTURES.get(kind, (DEFAULT_ARCHITECTURE,))
+    _need(architecture in valid, f"kind {kind!r} has no architecture {architecture!r}; valid: {', '.join(valid)}")
+    return table[kind, architecture]
 
 
 def _keyword_defaults(cls) -> dict:
@@ -278,6 +288,7 @@ class Recipe:
         kind: one of :data:`RECIPE_KINDS`.
         seed: the run's seed (also the IPF seed of a bridge).
         data_source: the MNIST source of step kinds (see :mod:`d2e_zoo.data.mnist`).
+        architecture: the network family of a gan or vae (:data:`ARCHITECTURES`).
         model, discriminator: keyword arguments of the model (and GAN discriminator) class.
         train: step kinds: :class:`TrainSpec` (None for a bridge).
         bridge, ipf: bridges: :class:`BridgeSpec` and :class:`~d2e_zoo.ipf.IPFConfig` (None otherwise).
@@ -288,6 +299,7 @@ class Recipe:
     kind: str
     seed: int = 0
     data_source: str = "auto"
+    architecture: str = DEFAULT_ARCHITECTURE
     model: dict = field(default_factory=dict)
     discriminator: dict = field(default_factory=dict)
     train: Optional[TrainSpec] = None
@@ -305,6 +317,9 @@ class Recipe:
         _need(_is_int(self.seed) and self.seed >= 0, f"{where}: seed must be an integer >= 0, got {self.seed!r}")
         _need(self.data_source in SOURCES,
               f"{where}: unknown data_source {self.data_source!r}; valid sources: {', '.join(SOURCES)}")
+        valid = ARCHITECTURES.get(self.kind, (DEFAULT_ARCHITECTURE,))
+        _need(self.architecture in valid, f"{where}: unknown architecture {self.architecture!r} for kind "
+                                          f"{self.kind!r}; valid: {', '.join(valid)}")
         if self.kind == "bridge":
             _need(not self.model and not self.discriminator and self.train is None,
                   f"{where}: a bridge recipe has no [model], [discriminator] or [train]; its sections: [bridge], [ipf]")
@@ -326,7 +341,7 @@ class Recipe:
             object.__setattr__(self, "train", TrainSpec())
         _need(isinstance(self.train, TrainSpec), f"{where}: train must be a TrainSpec, got "
                                                  f"{type(self.train).__name__}")
-        classes = step_constructors(self.kind)
+        classes = step_constructors(self.kind, self.architecture)
         _check_kwargs(self.model, classes["model"], f"{where} [model]")
         if self.kind == "gan":
             _check_kwargs(self.discriminator, classes["discriminator"], f"{where} [discriminator]")
@@ -353,7 +368,7 @@ class Recipe:
         unused = [s for s in SECTIONS if sections[s] and s not in SECTIONS_OF_KIND[kind]]
         _need(not unused, f"{where}: section [{unused[0] if unused else ''}] does not apply to kind {kind!r}; "
                           f"valid sections: {', '.join(f'[{s}]' for s in SECTIONS_OF_KIND[kind])}")
-        top = {k: raw[k] for k in ("seed", "data_source", "recipe_file") if k in raw}
+        top = {k: raw[k] for k in ("seed", "data_source", "architecture", "recipe_file") if k in raw}
         try:
             if kind != "bridge":
                 return cls(name=raw["name"], kind=kind, model=copy.deepcopy(sections["model"]),
@@ -389,6 +404,8 @@ class Recipe:
             out["bridge"] = asdict(self.bridge)
             out["ipf"] = {k: v for k, v in self.ipf.to_dict().items() if k != "seed"}
         else:
+            if self.kind in ARCHITECTURES:
+                out["architecture"] = self.architecture
             out["model"] = copy.deepcopy(self.model)
             if self.kind == "gan":
                 out["discriminator"] = copy.deepcopy(self.discriminator)

@@ -1,0 +1,74 @@
+"""Convolutional generators (GAN, VAE), their recipes, random-shift augmentation and the
+judge-feature Frechet distance."""
+
+import pytest
+import torch
+
+from d2e_zoo.metrics.frechet import frechet_distance
+from d2e_zoo.models import ConvDiscriminator, ConvGenerator, ConvVAE
+from d2e_zoo.models.common import ConfigRangeError, ShapeError
+from d2e_zoo.trainers.gan import random_shift
+from d2e_zoo.trainers.recipe import Recipe, RecipeError, step_constructors
+
+
+def test_conv_generator_and_vae_shapes_ranges_and_round_trip(tmp_path):
+    torch.manual_seed(0)
+    g, vae, d = ConvGenerator(latent_dim=7, channels=8), ConvVAE(latent_dim=5, channels=8), ConvDiscriminator(8)
+    z = torch.randn(3, 7)
+    x = g(z)
+    assert x.shape == (3, 1, 28, 28) and 0 <= float(x.min()) and float(x.max()) <= 1
+    assert d(x).shape == (3,)
+    mean, log_var = vae.encode(x)
+    assert mean.shape == log_var.shape == (3, 5) and vae(mean).shape == (3, 1, 28, 28)
+    g.save_pretrained(tmp_path / "g")
+    again = ConvGenerator.from_pretrained(tmp_path / "g")
+    assert torch.equal(again(z), g(z))
+    with pytest.raises(ShapeError, match=r"\(N, 7\)"):
+        g(torch.randn(3, 6))
+
+
+def test_conv_config_is_range_checked():
+    with pytest.raises(ConfigRangeError, match="channels.*multiple of 8"):
+        ConvGenerator(channels=12)
+    with pytest.raises(ConfigRangeError, match="latent_dim"):
+        ConvVAE(latent_dim=0)
+
+
+def test_recipes_pick_the_architecture():
+    base = {"name": "g", "kind": "gan", "model": {"latent_dim": 4, "channels": 8}, "discriminator": {"channels": 8}}
+    r = Recipe.from_dict({**base, "architecture": "conv"})
+    assert r.architecture == "conv" and step_constructors("gan", "conv")["model"] is ConvGenerator
+    assert Recipe.from_dict(r.to_dict()) == r
+    with pytest.raises(RecipeError, match="unknown architecture 'resnet'.*valid: mlp, conv"):
+        Recipe.from_dict({**base, "architecture": "resnet"})
+    with pytest.raises(RecipeError, match="unknown architecture 'conv' for kind 'classifier'; valid: mlp"):
+        Recipe.from_dict({"name": "c", "kind": "classifier", "architecture": "conv"})
+    # an MLP recipe (and records written before the key existed) read as "mlp"
+    assert Recipe.from_dict({"name": "g", "kind": "gan"}).architecture == "mlp"
+
+
+def test_random_shift_moves_each_image_by_at_most_the_shift_and_passes_gradients():
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, :, 12:16, 12:16] = 1.0
+    x.requires_grad_(True)
+    y = random_shift(x, 3, torch.Generator().manual_seed(0))
+    assert torch.allclose(y.sum((1, 2, 3)), torch.full((64,), 16.0))  # nothing falls off the border
+    rows = y[:, 0].sum(2).argmax(1)
+    assert int(rows.min()) >= 9 and int(rows.max()) <= 15 and len(set(rows.tolist())) > 3  # shifts vary
+    y.sum().backward()
+    assert torch.equal(x.grad[:, :, 12:16, 12:16], torch.ones(64, 1, 4, 4))  # every visible pixel's gradient is 1
+    assert float(x.grad[:, :, :3].sum()) < 64 * 3 * 28  # pixels shifted out of the frame get none
+    assert random_shift(x, 0, torch.Generator()) is x
+
+
+def test_frechet_distance_matches_the_gaussian_closed_form():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(200_000, 3, generator=g, dtype=torch.float64)
+    scale = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64)
+    shift = torch.tensor([1.0, -2.0, 0.0], dtype=torch.float64)
+    b = torch.randn(200_000, 3, generator=g, dtype=torch.float64) * scale + shift
+    # N(0, I) vs N(m, diag(s^2)): ||m||^2 + sum (1 - s)^2 = 5 + 0 + 1 + 0.25
+    assert frechet_distance(a, b) == pytest.approx(6.25, abs=0.05)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="same F"):
+        frechet_distance(a, b[:, :2])
