@@ -17,8 +17,13 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-__all__ = ["positive_int", "non_negative_int", "positive_float", "non_negative_float", "output_file",
+__all__ = ["HelpFormatter", "positive_int", "non_negative_int", "positive_float", "non_negative_float", "output_file",
            "existing_folder", "one_of", "zoo_name", "image_suffixes", "plot_suffixes"]
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """``--help`` for every command: the description as written (its examples keep their lines)
+    and each option's default appended as ``(default: ...)``."""
 
 
 def _int(text: str) -> int:

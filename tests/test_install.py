@@ -5,6 +5,7 @@ declared licence."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -75,7 +76,8 @@ def test_readme_set_up_commands_are_ci_and_the_app():
     assert ci_command in commands, f"README has no line equal to .ci/run's test command:\n{ci_command}"
     main = next(line for line in commands if line.endswith("python app.py") and "pip install" in line)
     assert '-e ".[app]"' in main, main
-    assert ci_command.split(" && ")[0] == main.split(" && ")[0], "the two set-up commands pin different torch"
+    pins = [re.search(r"(torch==\S+ torchvision==\S+)", c).group(1) for c in (ci_command, main)]
+    assert pins[0] == pins[1], f"the two set-up commands pin different torch: {pins}"
     assert "--index-url https://download.pytorch.org/whl/cpu" in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
