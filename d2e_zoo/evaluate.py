@@ -29,6 +29,7 @@ from typing import Optional
 
 import torch
 
+from .argtypes import HelpFormatter
 from .data import load_mnist
 from .dynamics import simulate
 from .endpoints.base import Endpoint, EnergyEndpoint
@@ -178,14 +179,14 @@ def _format(metrics: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m d2e_zoo.evaluate", description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("name", help="zoo name (see d2e_zoo.list_models())")
     p.add_argument("--num-samples", type=int, default=None, help="samples to draw (default 4000 bridges, "
                    "10000 generators)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the samples")
     p.add_argument("--corrector-steps", type=int, default=0,
-                   help="bridges: MALA steps on the target after the bridge (default 0, the bridge alone)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+                   help="bridges: MALA steps on the target after the bridge (0: the bridge alone)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (for scripts) instead of the report")
     p.add_argument("--save-grid", default=None, metavar="FILE.png",
                    help="bridges: save 32 source/translation pairs side by side as a PNG")
     args = p.parse_args(argv)
