@@ -96,3 +96,21 @@ def test_train_help_lists_the_recipes(helps):
 
     out = helps["python training/train.py"]["out"]
     assert all(name in out for name in d2e_zoo.list_models()), out[-2000:]
+
+
+def test_every_command_of_the_repository_is_documented():
+    """Each module or script with a ``__main__`` entry point appears in the documents, so the
+    checks above cover every command."""
+    found = set()
+    for path in [*(ROOT / "d2e_zoo").rglob("*.py"), *(ROOT / "training").glob("*.py"), ROOT / "app.py"]:
+        if 'if __name__ == "__main__"' not in path.read_text(encoding="utf-8") and path.name != "__main__.py":
+            continue
+        rel = path.relative_to(ROOT)
+        if rel.parts[0] == "d2e_zoo":
+            parts = rel.with_suffix("").parts
+            found.add("python -m " + ".".join(parts[:-1] if parts[-1] == "__main__" else parts))
+        else:
+            found.add(f"python {rel.as_posix()}")
+    documented = {cli for _, cli, _ in commands()}
+    assert found - documented == set(), f"commands the documents never show: {sorted(found - documented)}"
+    assert len(found) >= 14
