@@ -17,8 +17,21 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-__all__ = ["positive_int", "non_negative_int", "positive_float", "non_negative_float", "output_file",
+__all__ = ["HelpFormatter", "positive_int", "non_negative_int", "positive_float", "non_negative_float", "output_file",
            "existing_folder", "one_of", "zoo_name", "image_suffixes", "plot_suffixes"]
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` for every command: the description as written (its examples keep their lines)
+    and each option's default appended as ``(default: ...)``, unless its help already says what
+    the default is, or there is none to show (``None``, a flag that is off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or "default" in text or action.default is None
+                or action.default is False or action.default is argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _int(text: str) -> int:

@@ -1,5 +1,8 @@
 """Evaluate a zoo entry: ``python -m d2e_zoo.evaluate NAME [--num-samples N] [--json]``.
 
+Prints a report in words (``d2e_zoo/evaluation_report.py``), with a progress bar for bridges;
+``--json`` prints the same metrics as one JSON object instead, and nothing else on stdout.
+
 For a bridge (docs/method.md section 5):
 
 * judge precision: fraction of translated images the judge (``mnist-judge``, never the
@@ -25,12 +28,15 @@ import logging
 import math
 import sys
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
+from tqdm.auto import tqdm
 
+from .argtypes import HelpFormatter
 from .data import load_mnist
 from .dynamics import simulate
+from .evaluation_report import format_report
 from .endpoints.base import Endpoint, EnergyEndpoint
 from .endpoints.toy import Gaussian
 from .metrics.bridge import path_log_weights
@@ -110,14 +116,19 @@ def source_endpoint(pipe, log_z_samples: int, generator: torch.Generator) -> End
     return EnergyEndpoint(lambda z: source.log_prob(z) - log_z0, pipe.latent_dim, name=f"{source.name}/Z")
 
 
+BRIDGE_STAGES = ("translating", "exact samples (rejection)", "log Z (Monte Carlo)", "ELBO / EUBO")
+
+
 @torch.no_grad()
 def evaluate_zoo_bridge(pipe, judge, num_samples: int = 4000, seed: int = 0, log_z_samples: int = 100_000,
-                        corrector_steps: int = 0) -> dict:
+                        corrector_steps: int = 0, on_stage: Optional[Callable[[str], None]] = None) -> dict:
     """All bridge metrics (see the module docstring) on ``num_samples`` samples. With
     ``corrector_steps > 0`` the samples are the bridge's followed by that many MALA steps on
     the target (``pipe(..., corrector_steps=...)``); ELBO / EUBO stay those of the bridge's
-    paths."""
+    paths. ``on_stage(text)`` is called as each of the ``BRIDGE_STAGES`` starts (progress)."""
+    stage = on_stage or (lambda text: None)
     g = torch.Generator().manual_seed(seed)
+    stage(BRIDGE_STAGES[0])
     target = pipe.energy
     targets = list(pipe.target_classes)
     # speed: translate + decode, training K, after a warm-up call
@@ -127,6 +138,7 @@ def evaluate_zoo_bridge(pipe, judge, num_samples: int = 4000, seed: int = 0, log
     out = pipe(num_samples=num_samples, generator=g, return_trajectory=True, progress=False,
                corrector_steps=corrector_steps)
     seconds = time.perf_counter() - t0
+    stage(BRIDGE_STAGES[1])
     exact, acceptance = target.rejection_sample(num_samples, g)
     exact_images = pipe.decode(exact)
     judge_bridge = classify(judge, out.images).argmax(-1)
@@ -134,10 +146,12 @@ def evaluate_zoo_bridge(pipe, judge, num_samples: int = 4000, seed: int = 0, log
     mix_bridge = class_mix(classify(pipe.classifier, out.images).argmax(-1))
     mix_exact = class_mix(classify(pipe.classifier, exact_images).argmax(-1))
     independent_z0 = pipe.sample_source(num_samples, g)  # rejection sampling ignores z0
+    stage(BRIDGE_STAGES[2])
     log_z, log_z_se = target.estimate_log_z(log_z_samples, g)
     # ELBO / EUBO: the trainer's path weights, on forward paths (the pipeline call's) and on
     # backward paths from exact target samples, both on the training grid
     source = source_endpoint(pipe, log_z_samples, g)
+    stage(BRIDGE_STAGES[3])
     forward, backward, grid = bridge_kernels(pipe)
     elbo = path_log_weights(forward, backward, out.trajectory, grid, source, target)
     eubo = path_log_weights(forward, backward, simulate(backward, exact, grid, g).states, grid, source, target)
@@ -170,38 +184,29 @@ def evaluate_zoo_bridge(pipe, judge, num_samples: int = 4000, seed: int = 0, log
     }
 
 
-def evaluate(name: str, num_samples: Optional[int] = None, seed: int = 0, corrector_steps: int = 0) -> dict:
-    """Metrics for any zoo entry by name (``corrector_steps``: bridges only)."""
+def evaluate(name: str, num_samples: Optional[int] = None, seed: int = 0, corrector_steps: int = 0,
+             on_stage: Optional[Callable[[str], None]] = None) -> dict:
+    """Metrics for any zoo entry by name (``corrector_steps`` and ``on_stage``, the progress
+    callback of :func:`evaluate_zoo_bridge`: bridges only)."""
     entry = get_entry(name)
     if entry.kind in ("classifier", "judge"):
         return {"name": name, "kind": entry.kind, **evaluate_classifier(load(name))}
     judge = load(JUDGE)
     if entry.kind == "bridge":
         return {"kind": "bridge", **evaluate_zoo_bridge(load(name), judge, num_samples or 4000, seed,
-                                                            corrector_steps=corrector_steps)}
+                                                            corrector_steps=corrector_steps, on_stage=on_stage)}
     return {"name": name, "kind": "generator", **evaluate_generator(load(name), judge, num_samples or 10_000, seed)}
 
 
-def _format(metrics: dict) -> str:
-    lines = []
-    for k, v in metrics.items():
-        if isinstance(v, float):
-            v = f"{v:.4f}"
-        elif isinstance(v, list) and v and isinstance(v[0], float):
-            v = "[" + ", ".join(f"{x:.3f}" for x in v) + "]"
-        lines.append(f"{k:28s} {v}")
-    return "\n".join(lines)
-
-
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m d2e_zoo.evaluate", description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("name", help="zoo name (see d2e_zoo.list_models())")
     p.add_argument("--num-samples", type=int, default=None, help="samples to draw (default 4000 bridges, "
                    "10000 generators)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the samples")
     p.add_argument("--corrector-steps", type=int, default=0,
-                   help="bridges: MALA steps on the target after the bridge (default 0, the bridge alone)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+                   help="bridges: MALA steps on the target after the bridge (0: the bridge alone)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (for scripts) instead of the report")
     p.add_argument("--save-grid", default=None, metavar="FILE.png",
                    help="bridges: save 32 source/translation pairs side by side as a PNG")
     args = p.parse_args(argv)
@@ -211,9 +216,19 @@ def main(argv=None) -> int:
     if args.corrector_steps < 0:
         p.error("--corrector-steps must be >= 0")
     try:
-        metrics = evaluate(args.name, args.num_samples, args.seed, args.corrector_steps)
-    except (UnknownModelError, ZooLoadError) as e:
+        kind = get_entry(args.name).kind
+    except UnknownModelError as e:
         p.error(str(e))
+    show = not args.json and kind == "bridge"  # progress on stderr; --json prints nothing but the JSON
+    with tqdm(total=len(BRIDGE_STAGES), desc=f"evaluating {args.name}", disable=not show, leave=False) as bar:
+        def on_stage(text: str) -> None:  # the bar counts finished stages and names the running one
+            bar.update(BRIDGE_STAGES.index(text) - bar.n)
+            bar.set_postfix_str(text)
+        try:
+            metrics = evaluate(args.name, args.num_samples, args.seed, args.corrector_steps, on_stage=on_stage)
+        except ZooLoadError as e:
+            p.error(str(e))
+        bar.update(bar.total - bar.n)
     if args.save_grid and get_entry(args.name).kind == "bridge":
         from .visual import save_translation_sheet
 
@@ -221,7 +236,7 @@ def main(argv=None) -> int:
         out = pipe(num_samples=32, generator=torch.Generator().manual_seed(args.seed))
         save_translation_sheet(pipe.decode(out.initial_latents), out.images, args.save_grid)
         logger.warning("saved %s", args.save_grid)
-    print(json.dumps(metrics) if args.json else _format(metrics))
+    print(json.dumps(metrics) if args.json else format_report(args.name, metrics))
     return 0
 
 

@@ -322,11 +322,15 @@ def _requirements() -> dict:
 
 
 def test_requirements_match_pyproject():
+    """requirements.txt (Spaces) = the package's dependencies + its `app` extra, same specifiers, nothing else."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = _requirements()
-    for dep in project["dependencies"]:
+    wanted = {}
+    for dep in project["dependencies"] + project["optional-dependencies"]["app"]:
         name, spec = re.match(r"^([A-Za-z0-9_.\-]+)(.*)$", dep).groups()
-        assert reqs.get(name.lower().replace("_", "-")) == spec.strip(), f"{dep} differs in requirements.txt"
+        wanted[name.lower().replace("_", "-")] = spec.strip()
+    assert reqs == wanted, "requirements.txt differs from pyproject.toml's dependencies + the app extra"
+    assert "gradio" not in {d.split("=")[0].split(">")[0] for d in project["dependencies"]}, "gradio is the app extra's"
     import gradio
 
     assert reqs["gradio"] == f"=={gradio.__version__}", "requirements.txt pins the gradio this was tested with"

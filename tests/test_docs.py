@@ -87,3 +87,63 @@ def test_slow_tier_is_registered_and_ci_runs_every_tier():
     pytest_args = command.split("python -m pytest", 1)[1]
     assert " -m " not in pytest_args and "slow" not in pytest_args, command
     assert 'python -m pytest -q -m "not slow"' in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- README and docs/ --
+README_MAX_BYTES = 15_000
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```", "", path.read_text(encoding="utf-8"), flags=re.S | re.M)
+    return {_slug(h) for h in re.findall(r"^#{1,6} (.+)$", text, flags=re.M)}
+
+
+def test_slug_matches_github():
+    assert _slug("Bridges, K = 20") == "bridges-k--20"
+    assert _slug("Corrector steps: the mix") == "corrector-steps-the-mix"
+
+
+def test_readme_is_a_landing_page():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.encode()) <= README_MAX_BYTES, f"README.md is {len(readme.encode())} bytes"
+    assert "arxiv.org/abs/2509.26364" in readme and "docs/images/app.png" in readme
+    for doc in ("method", "zoo", "app", "energies", "benchmarks", "findings", "development"):
+        assert f"docs/{doc}.md" in readme, f"README does not link docs/{doc}.md"
+
+
+def test_links_between_documents_resolve():
+    """Every relative link of README.md and docs/*.md names an existing file and, for a
+    markdown file, an existing heading. Pictures must live in docs/images/."""
+    broken = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = re.sub(r"^```.*?^```", "", doc.read_text(encoding="utf-8"), flags=re.S | re.M)
+        for target in LINK.findall(text):
+            if re.match(r"^[a-z]+://", target):
+                continue
+            file_part, _, anchor = target.partition("#")
+            path = (doc.parent / file_part).resolve() if file_part else doc
+            if path.suffix in (".png", ".gif", ".jpg", ".webp"):
+                if path.parent != ROOT / "docs" / "images":
+                    broken.append(f"{doc.name}: picture {target} is not in docs/images/")
+                continue
+            if not path.exists():
+                broken.append(f"{doc.name}: {target} does not exist")
+            elif anchor and path.suffix == ".md" and anchor not in _anchors(path):
+                broken.append(f"{doc.name}: {target}: no such heading (has {sorted(_anchors(path))})")
+    assert not broken, "\n".join(broken)
+
+
+def test_documents_name_no_issue_or_machine():
+    pattern = re.compile(r"issue \d|#\d+\b|this machine|this CPU|earlier (round|session)|a second process was running",
+                         re.I)
+    offenders = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        offenders += [f"{doc.name}: {m.group(0)!r}" for m in pattern.finditer(doc.read_text(encoding="utf-8"))]
+    assert not offenders, offenders

@@ -318,3 +318,23 @@ def test_unwritable_checkpoint_folder_fails_before_the_first_step(tmp_path, monk
     monkeypatch.setattr(trainer, "_train_step", lambda phase: pytest.fail("trained before checking the folder"))
     with pytest.raises(RunFolderError, match="cannot write to the output folder"):
         trainer.train(checkpoint_dir=str(tmp_path / "a-file" / "ckpt"))
+
+
+def test_one_progress_bar_for_the_schedule_and_a_short_repr(capsys):
+    """train(progress=True) shows one bar over all 2 x (3 + 3) gradient steps (not one per
+    half-step), resumed where training stands; the returned state prints on one short line."""
+    src, tgt = Gaussian(2).sample_view(), gmm8().energy_view()
+    trainer = IPFTrainer(src, tgt, _small(ipf_iterations=2, backward_steps=3, forward_steps=3), "d2e")
+    state = trainer.train(progress=True)
+    err = capsys.readouterr().err
+    assert "12/12" in err and "IPF 1/2 backward" not in err, err[-2000:]
+    assert "iteration 2/2 forward" in err
+    text = repr(state)
+    trainer.state.iteration, trainer.state.phase = 1, "forward"
+    bar = trainer._progress_bar()
+    assert (bar.n, bar.total) == (1 * 6 + 3, 12)
+    bar.close()
+    assert text.startswith("TrainState(iteration=2, phase='backward', backward_steps_done=6, forward_steps_done=6, "
+                           "seconds=")
+    assert f"history=<{len(state.history)} records, last loss " in text and "StepRecord" not in text
+    assert len(text) < 250 and len(state.history) >= 4

@@ -27,6 +27,7 @@ from typing import NamedTuple, Optional
 from huggingface_hub import HfApi
 
 import d2e_zoo
+from d2e_zoo.argtypes import HelpFormatter
 from d2e_zoo.zoo import loading
 from d2e_zoo.zoo.cards import model_card
 from d2e_zoo.zoo.loading import PICKLE_SUFFIXES, ZooLoadError, read_training_info, resolve
@@ -63,7 +64,7 @@ def metrics_file(path: str) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python training/publish.py", description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("names", nargs="*", metavar="NAME", help="zoo entries to publish (see d2e_zoo.list_models())")
     p.add_argument("--all", action="store_true", help="publish every registered entry")
     p.add_argument("--org", default=None, help="Hub organisation or user (default: each entry's hub_repo)")

@@ -28,7 +28,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from d2e_zoo.argtypes import positive_float, positive_int
+from d2e_zoo.argtypes import HelpFormatter, positive_float, positive_int
 from d2e_zoo.checkpointing import CheckpointError
 from d2e_zoo.run_folder import RunFolderError
 from d2e_zoo.trainers.recipe import RecipeError, available_recipes, load_recipe
@@ -40,8 +40,8 @@ logger = logging.getLogger("d2e_zoo.train")
 
 def build_parser() -> argparse.ArgumentParser:
     recipes = textwrap.fill(f"recipes: {', '.join(available_recipes())}", 100, break_on_hyphens=False)
-    p = argparse.ArgumentParser(prog="training/train.py", description=__doc__, epilog=recipes,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python training/train.py", description=__doc__, epilog=recipes,
+                                formatter_class=HelpFormatter)
     p.add_argument("recipe", help="recipe name (listed below) or path to a .toml file")
     p.add_argument("--output_dir", default=None, help="run folder (default: runs/<name>)")
     p.add_argument("--resume_from_checkpoint", default=None,

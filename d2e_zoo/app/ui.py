@@ -28,8 +28,13 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any, Optional
 
-import gradio as gr
 import torch
+
+try:
+    import gradio as gr
+except ImportError as error:  # gradio is the `app` extra: the library works without it
+    raise ImportError("the app needs Gradio, an optional dependency: pip install -e \".[app]\" "
+                      "(or pip install -r requirements.txt)") from error
 
 from . import render
 from . import compose

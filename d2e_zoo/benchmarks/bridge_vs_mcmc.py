@@ -50,7 +50,7 @@ from ..samplers import sample
 from ..zoo import load
 from ..zoo.loading import read_training_info
 from ..zoo.registry import JUDGE
-from ..argtypes import output_file, positive_float, positive_int, zoo_name
+from ..argtypes import HelpFormatter, output_file, positive_float, positive_int, zoo_name
 
 logger = logging.getLogger("d2e_zoo.benchmarks.bridge_vs_mcmc")
 
@@ -289,7 +289,7 @@ def _json_safe(x):
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m d2e_zoo.benchmarks.bridge_vs_mcmc", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--bridges", nargs="+", type=zoo_name("bridge"), default=list(DEFAULT_BRIDGES),
                    help="zoo bridges to compare")
     p.add_argument("--num-samples", type=positive_int, default=2000, help="samples (MALA chains) per row")
@@ -297,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="MALA lengths K")
     p.add_argument("--step-size", type=positive_float, default=0.05, help="initial MALA step (adapted per chain)")
     p.add_argument("--settled-max-steps", type=positive_int, default=2000, help="cap of the stop='settled' MALA run")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--threads", type=positive_int, default=1, help="torch threads (timings depend on it)")
     p.add_argument("--no-log-sobolev", action="store_true", help="skip the log-Sobolev sufficient-time estimate")
     p.add_argument("--json", default=None, metavar="FILE", type=output_file(),

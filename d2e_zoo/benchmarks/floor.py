@@ -15,14 +15,15 @@ import torch
 
 from ..endpoints.toy import DISTRIBUTION_NAMES, get_distribution
 from ..metrics.w2 import w2_squared
-from ..argtypes import positive_int
+from ..argtypes import HelpFormatter, positive_int
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m d2e_zoo.benchmarks.floor", description=__doc__.split("\n")[0])
-    p.add_argument("--dist", required=True, choices=DISTRIBUTION_NAMES)
-    p.add_argument("--num-samples", type=positive_int, default=4000)
-    p.add_argument("--repeats", type=positive_int, default=5)
+    p = argparse.ArgumentParser(prog="python -m d2e_zoo.benchmarks.floor", description=__doc__.split("\n")[0],
+                                formatter_class=HelpFormatter)
+    p.add_argument("--dist", required=True, choices=DISTRIBUTION_NAMES, help="the distribution")
+    p.add_argument("--num-samples", type=positive_int, default=4000, help="samples on each side")
+    p.add_argument("--repeats", type=positive_int, default=5, help="independent pairs of draws")
     args = p.parse_args(argv)
     dist = get_distribution(args.dist)
     values = []

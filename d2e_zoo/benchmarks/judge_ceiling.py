@@ -35,7 +35,7 @@ from ..endpoints.base import EndpointError
 from ..energies import parse_classes
 from ..zoo import load
 from ..zoo.registry import BRIDGE_TEMPERATURE, ENERGY_CLASSIFIER, JUDGE, UnknownModelError, get_entry, list_models
-from ..argtypes import output_file, positive_float, positive_int, zoo_name
+from ..argtypes import HelpFormatter, output_file, positive_float, positive_int, zoo_name
 
 logger = logging.getLogger(__name__)
 
@@ -131,12 +131,14 @@ def _target(text: str) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--generators", nargs="+", type=zoo_name("generator"), default=list(GENERATORS))
-    p.add_argument("--targets", nargs="+", type=_target, default=list(TARGETS))
-    p.add_argument("--num-latents", type=positive_int, default=100_000)
-    p.add_argument("--temperature", type=positive_float, default=BRIDGE_TEMPERATURE)
-    p.add_argument("--seed", type=int, default=0)
+    p = argparse.ArgumentParser(prog="python -m d2e_zoo.benchmarks.judge_ceiling",
+                                description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
+    p.add_argument("--generators", nargs="+", type=zoo_name("generator"), default=list(GENERATORS),
+                   help="zoo generators")
+    p.add_argument("--targets", nargs="+", type=_target, default=list(TARGETS), help="target class sets")
+    p.add_argument("--num-latents", type=positive_int, default=100_000, help="prior draws weighted per generator")
+    p.add_argument("--temperature", type=positive_float, default=BRIDGE_TEMPERATURE, help="T of p_T(C | x)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--json", nargs="?", const="-", default=None, type=output_file(stdout=True),
                    help="write JSON (to PATH, or stdout)")
     args = p.parse_args(argv)

@@ -38,7 +38,7 @@ from ..endpoints.base import EndpointError
 from ..energies import ClassifierPosterior, parse_classes
 from ..metrics.auroc import auroc, auroc_standard_error
 from ..samplers import energy_and_grad
-from ..argtypes import existing_folder, non_negative_int, output_file, positive_float, positive_int
+from ..argtypes import HelpFormatter, existing_folder, non_negative_int, output_file, positive_float, positive_int
 from ..zoo.registry import BRIDGE_TEMPERATURE
 
 logger = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ def _target(text: str) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m d2e_zoo.benchmarks.ood", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--num-images", type=non_negative_int, default=1000,
                    help="MNIST test images (and, by default, Fashion-MNIST images) to score; 0 = all")
     p.add_argument("--num-fashion", type=non_negative_int, default=None,
@@ -214,7 +214,7 @@ def main(argv=None) -> int:
                    help="target class sets: all, even, odd, pred (argmax on G(z)), pred-x (argmax on x), "
                         "or digits such as 3 or 3,8")
     p.add_argument("--seed", type=int, default=0, help="seed of the random image subsets")
-    p.add_argument("--batch-size", type=positive_int, default=500)
+    p.add_argument("--batch-size", type=positive_int, default=500, help="images scored at once")
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--fashion-root", type=existing_folder, default=None,
                    help="folder holding the Fashion-MNIST IDX files")

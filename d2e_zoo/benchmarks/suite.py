@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tqdm.auto import tqdm
 
-from ..argtypes import output_file, positive_float, positive_int
+from ..argtypes import HelpFormatter, output_file, positive_float, positive_int
 
 # (task, method, K, seconds, fixed variance)
 ROWS = [
@@ -72,9 +72,10 @@ def markdown(results) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m d2e_zoo.benchmarks.suite", description=__doc__.split("\n")[0])
-    p.add_argument("--jobs", type=positive_int, default=2)
-    p.add_argument("--scale", type=positive_float, default=1.0)
+    p = argparse.ArgumentParser(prog="python -m d2e_zoo.benchmarks.suite", description=__doc__,
+                                formatter_class=HelpFormatter)
+    p.add_argument("--jobs", type=positive_int, default=2, help="rows run at once, one thread each")
+    p.add_argument("--scale", type=positive_float, default=1.0, help="multiplies every training budget")
     p.add_argument("--json-out", type=output_file(), help="also write all results to this JSON file")
     args = p.parse_args(argv)
     with ThreadPoolExecutor(args.jobs) as pool:

@@ -1,11 +1,13 @@
 """The toy benchmark suite: named tasks, the methods each allows, and tuned settings.
 
-Task definitions follow the published experiments: the Gaussian is N(0, 0.7^2 I) in 2D;
-gmm8 is 8 equal modes on the unit circle with std 0.1; moons is scikit-learn's two moons
-with noise 0.05 (rescaled to about [-1, 1]^2); cross is 5 equal modes at (0, 0) and
-(+-0.6, +-0.36) with std 0.1. In ``d2d`` both ends are samples; in ``d2e`` the target and
-in ``e2e`` both ends are given only as log-densities. Sampler tasks (one energy) start from
-a Gaussian N(0, source_std^2 I) and use the reference's exact reversal as backward process.
+Task definitions follow the published experiments, except for moons: the Gaussian is N(0,
+0.7^2 I) in 2D; gmm8 is 8 equal modes on the unit circle with std 0.1; moons is scikit-learn's
+two moons with noise 0.05 *rescaled* to about [-1, 1]^2 (the published task uses
+``make_moons(noise=0.05)`` unscaled, so W2^2 on moons is not comparable with published
+numbers); cross is 5 equal modes at (0, 0) and (+-0.6, +-0.36) with std 0.1. In ``d2d`` both
+ends are samples; in ``d2e`` the target and in ``e2e`` both ends are given only as log-
+densities. Sampler tasks (one energy) start from a Gaussian N(0, source_std^2 I) and use the
+reference's exact reversal as backward process.
 """
 
 from __future__ import annotations

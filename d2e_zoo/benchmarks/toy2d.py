@@ -25,7 +25,7 @@ from ..endpoints.base import EndpointError
 from ..endpoints.toy import get_distribution
 from ..ipf import ENERGY_LOSSES, METHODS, ConfigError, IPFTrainer
 from ..metrics.bridge import evaluate_bridge
-from ..argtypes import one_of, output_file, plot_suffixes, positive_float, positive_int
+from ..argtypes import HelpFormatter, one_of, output_file, plot_suffixes, positive_float, positive_int
 from .tasks import TASKS, get_task
 
 logger = logging.getLogger("d2e_zoo.benchmarks.toy2d")
@@ -33,7 +33,8 @@ logger = logging.getLogger("d2e_zoo.benchmarks.toy2d")
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line; every value is checked as it is read (:mod:`.argtypes`)."""
-    p = argparse.ArgumentParser(prog="python -m d2e_zoo.benchmarks.toy2d", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m d2e_zoo.benchmarks.toy2d", description=__doc__.split("\n")[0],
+                                formatter_class=HelpFormatter)
     p.add_argument("--task", required=True, type=one_of(TASKS, "task"), help=f"one of: {', '.join(TASKS)}")
     p.add_argument("--method", required=True, type=one_of(METHODS, "method"), help=f"one of: {', '.join(METHODS)}")
     p.add_argument("--steps", type=positive_int, default=20, help="number of time steps K (>= 1)")
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fixed-variance", action="store_true", help="do not learn the kernels' variance")
     p.add_argument("--energy-loss", choices=ENERGY_LOSSES, default=None,
                    help="sampler loss (default: the task's; reverse_kl is the on-policy baseline)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--num-samples", type=positive_int, default=4000,
                    help="samples for the metrics (>= 4000 advised)")
     p.add_argument("--iw-draws", type=positive_int, default=5,

@@ -1,6 +1,10 @@
-"""The README's zoo table: evaluate every zoo entry and print a markdown table.
+"""The zoo table (docs/zoo.md): evaluate every zoo entry and print a markdown table.
 
-    python -m d2e_zoo.benchmarks.zoo_table [--num-samples 4000] [--json results.json]
+    python -m d2e_zoo.benchmarks.zoo_table --num-samples 4000 --json zoo.json --update docs/zoo.md
+    python -m d2e_zoo.benchmarks.zoo_table --from-json zoo.json --update docs/zoo.md   # no evaluation
+
+``--update FILE`` rewrites the table between the lines ``<!-- zoo-table:start -->`` and
+``<!-- zoo-table:end -->`` of FILE, so the documented table is always the command's output.
 
 Bridges: judge precision (bridge / exact posterior), total-variation distance of the class
 mix to the exact posterior, transport cost (bridge / rejection sampling), ELBO <= log Z <=
@@ -14,6 +18,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -21,7 +26,9 @@ from tqdm.auto import tqdm
 from ..evaluate import evaluate
 from ..zoo import get_entry, list_models
 from ..zoo.loading import read_training_info
-from ..argtypes import output_file, positive_int, zoo_name
+from ..argtypes import HelpFormatter, output_file, positive_int, zoo_name
+
+START, END = "<!-- zoo-table:start -->", "<!-- zoo-table:end -->"
 
 
 def _row(name: str, m: dict) -> str:
@@ -47,26 +54,63 @@ ZOO_TABLE_HEADER = ("| name | what | judge precision (bridge / exact) | TV class
           "| ELBO ≤ log Z ≤ EUBO | 1,000 samples | training |\n|---|---|---|---|---|---|---|---|")
 
 
+def markdown_table(results: dict, names: list[str]) -> str:
+    """The table: header and one row per name (``results[name]`` is ``evaluate(name)``'s dict)."""
+    return "\n".join([ZOO_TABLE_HEADER] + [_row(name, results[name]) for name in names])
+
+
+def replace_marked_block(text: str, table: str) -> str:
+    """``text`` with everything between the START and END marker lines replaced by ``table``."""
+    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
+        raise ValueError(f"expected one {START!r} line followed by one {END!r} line")
+    head, rest = text.split(START, 1)
+    return f"{head}{START}\n{table}\n{END}{rest.split(END, 1)[1]}"
+
+
+def _existing_markdown(path: str) -> Path:
+    if not Path(path).is_file() or START not in Path(path).read_text(encoding="utf-8"):
+        raise argparse.ArgumentTypeError(f"{path} is not a file with a {START!r} line")
+    return Path(path)
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--num-samples", type=positive_int, default=4000)
+    p = argparse.ArgumentParser(prog="python -m d2e_zoo.benchmarks.zoo_table", description=__doc__,
+                                formatter_class=HelpFormatter)
+    p.add_argument("--num-samples", type=positive_int, default=4000,
+                   help="samples per bridge (generators: 10,000; classifiers: the test split)")
     p.add_argument("--names", nargs="*", type=zoo_name(), default=None, help="subset of the zoo (default: all)")
     p.add_argument("--json", default=None, type=output_file(), help="also write all metrics to this JSON file")
-    p.add_argument("--threads", type=positive_int, default=2)
+    p.add_argument("--from-json", default=None, metavar="FILE.json",
+                   help="make the table from metrics a --json run wrote instead of evaluating")
+    p.add_argument("--update", default=None, type=_existing_markdown, metavar="FILE.md",
+                   help="rewrite the marked table block of this markdown file (e.g. docs/zoo.md)")
+    p.add_argument("--threads", type=positive_int, default=2, help="torch threads")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
-    names = args.names or list_models()
-    results = {}
-    for name in tqdm(names, desc="evaluating"):
-        kind = get_entry(name).kind
-        results[name] = evaluate(name, args.num_samples if kind in ("bridge", "generator") else None)
-    print(ZOO_TABLE_HEADER)
-    for name in names:
-        print(_row(name, results[name]))
+    if args.from_json:
+        try:
+            results = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            p.error(f"--from-json: cannot read {args.from_json}: {e}")
+        names = args.names or [n for n in list_models() if n in results]
+        missing = [n for n in names if n not in results]
+        if missing:
+            p.error(f"--from-json: {args.from_json} has no metrics for {missing}")
+    else:
+        names = args.names or list_models()
+        results = {}
+        for name in tqdm(names, desc="evaluating"):
+            kind = get_entry(name).kind
+            results[name] = evaluate(name, args.num_samples if kind in ("bridge", "generator") else None)
+    table = markdown_table(results, names)
+    print(table)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
+    if args.update:
+        args.update.write_text(replace_marked_block(args.update.read_text(encoding="utf-8"), table), encoding="utf-8")
+        logging.getLogger(__name__).warning("rewrote the zoo table in %s", args.update)
     return 0
 
 

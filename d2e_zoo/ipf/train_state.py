@@ -36,6 +36,14 @@ class TrainState:
     seconds: float = 0.0
     history: list = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        """One line: the counters, and the history's length and last record (not the whole history)."""
+        last = self.history[-1] if self.history else None
+        tail = f", last loss {last.loss:.4g} ({last.phase}, iteration {last.iteration + 1})" if last else ""
+        return (f"TrainState(iteration={self.iteration}, phase={self.phase!r}, "
+                f"backward_steps_done={self.backward_steps_done}, forward_steps_done={self.forward_steps_done}, "
+                f"seconds={self.seconds:.1f}, history=<{len(self.history)} records{tail}>)")
+
     @classmethod
     def from_dict(cls, d, ipf_iterations: int, where: str = "checkpoint") -> "TrainState":
         """Validate a saved state against a schedule of ``ipf_iterations`` IPF iterations:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import torch
+from tqdm.auto import tqdm
 
 from ..checkpointing import flatten_optimizer, unflatten_optimizer
 from ..dynamics import GaussianKernel, ReferenceKernel, ReferenceProcess, TimeGrid, simulate, transition_log_probs
@@ -172,6 +173,7 @@ class IPFTrainer:
         if checkpoint_dir:
             check_writable(Path(checkpoint_dir).resolve().parent)
         good = self._snapshot()
+        bar = self._progress_bar() if progress else None  # one bar for the whole schedule, with its ETA
         while st.iteration < c.ipf_iterations:
             phase = st.phase
             if phase == "backward" and self.method == "sampler":
@@ -180,7 +182,7 @@ class IPFTrainer:
             if budget.exhausted():
                 self._log_budget_stop(budget, f"before IPF iteration {st.iteration + 1} ({phase})")
                 break
-            result = self._run_half_step(phase, budget, progress, good, checkpoint_dir)
+            result = self._run_half_step(phase, budget, bar, good, checkpoint_dir)
             if result.stopped_early:
                 self._log_budget_stop(budget, f"inside IPF iteration {st.iteration + 1} ({phase}); that "
                                               "half-step is not checkpointed")
@@ -196,7 +198,16 @@ class IPFTrainer:
                 save_checkpoint(self, checkpoint_dir)
             if callback is not None:
                 callback(self)
+        if bar is not None:
+            bar.close()
         return st
+
+    def _progress_bar(self) -> tqdm:
+        """A bar over every gradient step of the schedule, starting where training stands."""
+        c, st = self.config, self.state
+        backward = 0 if self.method == "sampler" else c.backward_steps
+        done = st.iteration * (backward + c.forward_steps) + (backward if st.phase == "forward" else 0)
+        return tqdm(total=c.ipf_iterations * (backward + c.forward_steps), initial=done, desc="IPF", unit="step")
 
     def _log_budget_stop(self, budget: TimeBudget, where: str):
         c, st = self.config, self.state
@@ -205,12 +216,15 @@ class IPFTrainer:
                        "(%d of %d IPF iterations done)", budget.max_seconds, where, 100 * done / c.ipf_iterations,
                        st.iteration, c.ipf_iterations)
 
-    def _run_half_step(self, phase: str, budget: TimeBudget, progress: bool, good,
+    def _run_half_step(self, phase: str, budget: TimeBudget, bar: Optional[tqdm], good,
                        checkpoint_dir: Optional[str]) -> LoopResult:
-        """All gradient steps of one half-step, driven by :func:`~d2e_zoo.step_loop.run_loop`."""
+        """All gradient steps of one half-step, driven by :func:`~d2e_zoo.step_loop.run_loop`;
+        ``bar`` (the schedule's progress bar, or None) advances by one per step."""
         c, st = self.config, self.state
         num_steps = c.backward_steps if phase == "backward" else c.forward_steps
         iteration = st.iteration
+        if bar is not None:
+            bar.set_postfix_str(f"iteration {iteration + 1}/{c.ipf_iterations} {phase}")
         self._begin_half_step(phase)
 
         def after_step(step: int, metrics: dict):
@@ -221,13 +235,18 @@ class IPFTrainer:
             else:
                 st.backward_steps_done += 1
             st.seconds = budget.elapsed()
+            if bar is not None:
+                bar.update(1)
 
         def record(done: int, means: dict):
             st.history.append(StepRecord(iteration, phase, done, means["loss"], st.seconds))
+            if bar is not None:
+                bar.set_postfix_str(f"iteration {iteration + 1}/{c.ipf_iterations} {phase}, loss {means['loss']:.3g}",
+                                    refresh=False)
 
         recovery = "the last good state was restored" + (f" (also on disk in {checkpoint_dir})"
                                                          if checkpoint_dir else "")
-        return run_loop(lambda step: self._train_step(phase), 0, num_steps, progress=progress, leave=False,
+        return run_loop(lambda step: self._train_step(phase), 0, num_steps, progress=False,
                         desc=f"IPF {iteration + 1}/{c.ipf_iterations} {phase}", budget=budget,
                         after_step=after_step, log_every=LOG_EVERY, on_log=record,
                         where=lambda step: f"IPF iteration {iteration + 1}, {phase} step {step + 1}",

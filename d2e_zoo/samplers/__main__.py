@@ -22,7 +22,7 @@ import sys
 
 import torch
 
-from ..argtypes import image_suffixes, one_of, output_file, positive_float, positive_int, zoo_name
+from ..argtypes import HelpFormatter, image_suffixes, one_of, output_file, positive_float, positive_int, zoo_name
 from ..endpoints.toy import DISTRIBUTION_NAMES, get_distribution
 from ..endpoints.base import DEFAULT_NEGATION_WEIGHT, EndpointError
 from ..zoo.registry import BRIDGE_TEMPERATURE
@@ -57,7 +57,7 @@ def _digit_quality(energy, z: torch.Tensor, grid) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m d2e_zoo.samplers", description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("energy", help=f"2D suite: {', '.join(DISTRIBUTION_NAMES)}; with --prior: a digit expression")
     p.add_argument("--prior", default=None, type=zoo_name("generator"),
                    help="latent generator (mnist-gan, mnist-gan-z50, mnist-vae)")
@@ -65,16 +65,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="softmax temperature of the digit terms")
     p.add_argument("--weight", type=float, default=DEFAULT_NEGATION_WEIGHT,
                    help="weight of 'without' in digit expressions")
-    p.add_argument("--method", choices=SAMPLING_METHODS, default="mala")
+    p.add_argument("--method", choices=SAMPLING_METHODS, default="mala", help="sampler")
     p.add_argument("--stop", default=None, type=one_of(STOP_RULE_TYPES, "stopping rule"),
                    help="steps | settled | log-sobolev (Langevin); r_t | steps (flow)")
-    p.add_argument("--num-samples", type=positive_int, default=1000)
+    p.add_argument("--num-samples", type=positive_int, default=1000, help="chains")
     p.add_argument("--steps", type=positive_int, default=200, help="steps for --stop steps")
-    p.add_argument("--max-steps", type=positive_int, default=5000)
-    p.add_argument("--step-size", type=positive_float, default=0.05)
+    p.add_argument("--max-steps", type=positive_int, default=5000, help="cap of the stopping rules")
+    p.add_argument("--step-size", type=positive_float, default=0.05, help="initial step (MALA adapts it per chain)")
     p.add_argument("--tolerance", type=positive_float, default=0.01, help="KL tolerance of the log-Sobolev rule")
-    p.add_argument("--init-std", type=positive_float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init-std", type=positive_float, default=1.0, help="chains start from N(0, init_std^2 I)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--save-grid", default=None, metavar="FILE.png", type=output_file(suffixes_from=image_suffixes),
                    help="digits: save 64 samples as a picture")

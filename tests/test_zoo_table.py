@@ -1,0 +1,61 @@
+"""The zoo table of docs/zoo.md is the output of ``python -m d2e_zoo.benchmarks.zoo_table``:
+``--update`` rewrites the marked block in place, ``--from-json`` rebuilds it from saved metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+import d2e_zoo
+from d2e_zoo.benchmarks.zoo_table import END, START, main, markdown_table, replace_marked_block
+from doc_blocks import ROOT
+
+BRIDGE = {"kind": "bridge", "judge_precision": 0.9461, "judge_precision_exact": 0.917, "tv_class_mix": 0.1734,
+          "transport_cost": 6.051, "transport_cost_rejection": 19.96, "elbo": -1.88, "log_z": -0.77, "eubo": 0.47,
+          "seconds_per_1000": 0.0771, "temperature": 0.5}
+GENERATOR = {"kind": "generator", "min_class_fraction": 0.079, "max_class_fraction": 0.116,
+             "judge_confidence": 0.936}
+
+
+def test_the_documented_table_has_one_row_per_model():
+    text = (ROOT / "docs" / "zoo.md").read_text(encoding="utf-8")
+    block = text.split(START, 1)[1].split(END, 1)[0]
+    names = re.findall(r"^\| `([\w-]+)` \|", block, flags=re.M)
+    assert names == d2e_zoo.list_models()
+
+
+def test_replace_marked_block_keeps_the_rest():
+    text = f"intro\n{START}\nold table\n{END}\nafter\n"
+    assert replace_marked_block(text, "| new |") == f"intro\n{START}\n| new |\n{END}\nafter\n"
+    for bad in ("no markers", f"{END}\n{START}\n", f"{START}\n{START}\n{END}\n"):
+        with pytest.raises(ValueError, match="expected one"):
+            replace_marked_block(bad, "x")
+
+
+def test_from_json_update_rewrites_the_block(tmp_path, capsys):
+    metrics = tmp_path / "zoo.json"
+    metrics.write_text(json.dumps({"mnist-even": BRIDGE, "mnist-gan": GENERATOR}))
+    doc = tmp_path / "zoo.md"
+    doc.write_text(f"# Zoo\n\n{START}\nstale\n{END}\n\nnotes\n")
+    assert main(["--from-json", str(metrics), "--update", str(doc)]) == 0
+    written = doc.read_text()
+    assert "stale" not in written and written.endswith(f"{END}\n\nnotes\n")
+    rows = markdown_table({"mnist-even": BRIDGE, "mnist-gan": GENERATOR}, ["mnist-gan", "mnist-even"])
+    assert rows in written and rows in capsys.readouterr().out
+    assert "| 0.946 / 0.917 | 0.173 | 6.05 / 19.96 | -1.88 ≤ -0.77 ≤ 0.47 | 77 ms |" in rows
+    assert "| classes 0.079-0.116 | confidence 0.936 |" in rows
+
+
+def test_bad_inputs_are_refused(tmp_path, capsys):
+    metrics = tmp_path / "zoo.json"
+    metrics.write_text(json.dumps({"mnist-gan": GENERATOR}))
+    with pytest.raises(SystemExit):
+        main(["--from-json", str(metrics), "--names", "mnist-even"])
+    assert "has no metrics for ['mnist-even']" in capsys.readouterr().err
+    plain = tmp_path / "plain.md"
+    plain.write_text("no markers\n")
+    with pytest.raises(SystemExit):
+        main(["--from-json", str(metrics), "--update", str(plain)])
+    assert "zoo-table:start" in capsys.readouterr().err
