@@ -7,7 +7,7 @@ import torch
 from d2e_zoo.metrics.frechet import frechet_distance
 from d2e_zoo.models import ConvDiscriminator, ConvGenerator, ConvVAE
 from d2e_zoo.models.common import ConfigRangeError, ShapeError
-from d2e_zoo.trainers.gan import random_shift
+from d2e_zoo.trainers.loop import random_shift
 from d2e_zoo.trainers.recipe import Recipe, RecipeError, step_constructors
 
 

@@ -10,24 +10,7 @@ from torch.nn import functional as F
 
 from ..data import MNISTData
 from ..models import MLPDiscriminator, MLPGenerator
-from .loop import average_gradients, batch_indices
-
-
-def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Translate each image of ``x`` ``(N, C, H, W)`` by its own random offset in
-    ``[-max_shift, max_shift]`` pixels along each axis, filling with zeros. Differentiable in
-    ``x``, so a generator trained through it is not taught to shift its digits: real and generated
-    images are shifted alike and the discriminator sees more varied real images (DiffAugment)."""
-    if max_shift == 0:
-        return x
-    n, _, h, w = x.shape
-    padded = F.pad(x, [max_shift] * 4)
-    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator).to(x.device)
-    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (N, 1, H, 1)
-    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (N, 1, 1, W)
-    batch = torch.arange(n, device=x.device)[:, None, None, None]
-    chan = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
-    return padded[batch, chan, rows, cols]
+from .loop import average_gradients, batch_indices, random_shift
 
 
 class GANTask:
@@ -72,6 +55,8 @@ class GANTask:
         self.G.train()
         self.D.train()
         fake = self.G(z)
+        # the discriminator sees every image randomly shifted (real and generated alike, differentiably,
+        # so the generator is not taught to shift its digits): more varied real images (DiffAugment)
         seen_real = random_shift(real, self.augment_shift, g)
         seen_fake = random_shift(fake, self.augment_shift, g)
         # discriminator: real -> real_label (one-sided smoothing), fake -> 0

@@ -101,14 +101,16 @@ def batch_indices(n_data: int, batch_size: int, generator: torch.Generator) -> t
 
 
 def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Translate each image ``(N, 1, 28, 28)`` by up to ``max_shift`` pixels (zero fill)."""
+    """Translate each image of ``x`` ``(N, C, H, W)`` by its own random offset in
+    ``[-max_shift, max_shift]`` pixels along each axis, filling with zeros. The offsets are drawn
+    with ``generator`` (on the CPU) and applied on ``x``'s device; differentiable in ``x``."""
     if max_shift <= 0:
         return x
-    n = x.shape[0]
+    n, c, h, w = x.shape
     padded = torch.nn.functional.pad(x, [max_shift] * 4)
-    dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator)
-    dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator)
-    rows = (dy[:, None] + torch.arange(28)[None]).view(n, 1, 28, 1).expand(n, 1, 28, 28 + 2 * max_shift)
+    dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator).to(x.device)
+    dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator).to(x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device)[None]).view(n, 1, h, 1).expand(n, c, h, w + 2 * max_shift)
     out = padded.gather(2, rows)
-    cols = (dx[:, None] + torch.arange(28)[None]).view(n, 1, 1, 28).expand(n, 1, 28, 28)
+    cols = (dx[:, None] + torch.arange(w, device=x.device)[None]).view(n, 1, 1, w).expand(n, c, h, w)
     return out.gather(3, cols)
