@@ -15,9 +15,11 @@ transport cost E||x1 - x0||^2 and the training time:
 * ``ipf``: the zoo's bridge recipe as it was (off-policy fraction annealed 0.5 -> 0.2, the
   replay buffer refilled with the forward process's end states);
 * ``resampled``: the same with ``buffer_resampling = "path_weights"`` (the buffer refilled by
-  importance resampling of paths) and every energy-end start point taken off-policy from the
-  buffer (``off_policy_start = off_policy_end = 1``). Data-to-data has no buffer: its two
-  recipes are the same.
+  importance resampling of paths, tempered weights, at most ESS new states per refill) and
+  every energy-end start point taken off-policy from the buffer (``off_policy_start =
+  off_policy_end = 1``). Data-to-data has no buffer: its two recipes are the same.
+
+docs/method.md section 4.3 has the tables this command produced and what they chose.
 """
 
 from __future__ import annotations
