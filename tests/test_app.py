@@ -9,6 +9,7 @@ import io
 import re
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def test_targets_follow_the_prior():
     for _, prior in prior_choices():
         for _, bridge in target_choices(prior):
             assert d2e_zoo.get_entry(bridge).decoder == prior
-    with pytest.raises(InputError, match="Unknown prior 'nope'.*mnist-gan"):
+    with pytest.raises(InputError, match="Prior: unknown prior 'nope'.*GAN, 10-d latent \\(mnist-gan\\)"):
         target_choices("nope")
 
 
@@ -84,8 +85,15 @@ def test_validation_accepts_what_sliders_send_and_names_the_limits():
         validate_request("mnist-gan", "mnist-3", 16, -1, 20)
     with pytest.raises(InputError, match="belongs to the prior 'mnist-gan', not 'mnist-vae'.*mnist-vae-even"):
         check_bridge("mnist-3", "mnist-vae")
-    with pytest.raises(InputError, match="Unknown target 'mnist-gan'"):
+    with pytest.raises(InputError, match="Target: unknown target 'mnist-gan'"):
         check_bridge("mnist-gan")
+    # the labels shown in the page, each with the name API clients send; a long input only as an excerpt
+    with pytest.raises(InputError, match=r"unknown target 'banana'. Targets of mnist-gan: even digits \(0 2 4 6 8\) "
+                                         r"\(mnist-even\); .*digit 3 \(mnist-3\)"):
+        check_bridge("banana", "mnist-gan")
+    with pytest.raises(InputError) as e:
+        check_bridge("x" * 100_000, "mnist-gan")
+    assert len(str(e.value)) < 1000 and "(100000 characters)" in str(e.value)
 
 
 # --------------------------------------------------------------------- the translation --
@@ -187,7 +195,8 @@ def test_frames_and_gif(small, tmp_path):
     assert last.shape == expected.shape and np.abs(last.astype(int) - expected).max() <= 2
     assert render.gif_steps(100)[:2] == [0, 2] and len(render.gif_steps(100)) == 41
     auto = render.animation_gif(small)
-    assert auto.name == "mnist-even_n4_seed3_steps5.gif" and auto.is_file()
+    assert auto.name == render.gif_name(small.run_id) and auto.is_file()
+    assert re.fullmatch(r"path-[0-9a-f]{16}\.gif", render.gif_name("x" * 100_000))  # short whatever the run id
 
 
 def test_plot_and_numbers(small):
@@ -217,6 +226,26 @@ def test_ink_from_any_kind_of_picture():
             drawing.to_ink(empty)
     with pytest.raises(InputError, match="Expected an image"):
         drawing.to_ink(42)
+
+
+def test_huge_pictures_are_refused_from_the_header_and_large_ones_shrunk(tmp_path):
+    from attacks import blank_png
+
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(blank_png(12_000, 12_000))
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match=r"Picture: 12000x12000 pixels is too large; at most 4096x4096"):
+        drawing.to_ink(str(huge))
+    assert time.perf_counter() - t0 < 0.5  # the header only: decoding it would take seconds and 144 MB
+    with pytest.raises(InputError, match="too large"):
+        drawing.to_ink(np.zeros((5000, 5000), np.uint8))
+    big = digit_picture("1", size=2000)  # 4 million pixels: accepted, read at 1024 pixels a side
+    assert drawing._as_array(big).shape == (1024, 1024, 4)
+    assert np.allclose(drawing.image_to_digit(big), drawing.image_to_digit(digit_picture("1")), atol=0.2)
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    with pytest.raises(InputError, match="could not read it as an image") as e:
+        drawing.to_ink(str(tmp_path / "junk.png"))
+    assert str(tmp_path) not in str(e.value)  # no server paths in messages
 
 
 def test_mnist_normalisation_centres_the_digit():

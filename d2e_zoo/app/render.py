@@ -11,11 +11,9 @@ Grids are built with :func:`d2e_zoo.visual.image_grid` and :func:`~d2e_zoo.visua
 
 from __future__ import annotations
 
-import atexit
+import hashlib
 import io
 import os
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 from typing import Optional
@@ -24,6 +22,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from ..visual import image_grid, to_pil
+from .tempfiles import process_folder
 
 FRAME_GREY = 0.35  # the box around each pair, and the line between source and translation
 MAX_GIF_FRAMES = 41
@@ -117,30 +116,27 @@ def gif_bytes(frames: list[Image.Image], seconds: float = 2.5, hold_ms: int = 12
     return buf.getvalue()
 
 
-_gif_dir: Optional[Path] = None
-_gif_lock = threading.Lock()
 KEEP_GIFS = 64
 
 
 def _gif_folder() -> Path:
-    global _gif_dir
-    with _gif_lock:
-        if _gif_dir is None:
-            _gif_dir = Path(tempfile.mkdtemp(prefix="d2e_zoo_app_"))
-            atexit.register(shutil.rmtree, _gif_dir, ignore_errors=True)
-        return _gif_dir
+    return process_folder("gifs")
+
+
+def gif_name(run_id: str) -> str:
+    """``path-<16 hex digits>.gif``: a short name from a hash of the run id, whatever its length."""
+    return f"path-{hashlib.sha1(run_id.encode()).hexdigest()[:16]}.gif"
 
 
 def animation_gif(tr, path=None, scale: Optional[int] = None) -> Path:
     """Write the trajectory animation of ``tr`` as a GIF; returns its path.
 
-    Without ``path`` it goes to this process's temporary folder, named by the run id, which
-    keeps the newest :data:`KEEP_GIFS` files."""
+    Without ``path`` it goes to this process's temporary folder, named by :func:`gif_name`,
+    which keeps the newest :data:`KEEP_GIFS` files."""
     data = gif_bytes(animation_frames(tr, scale))
     if path is None:
         folder = _gif_folder()
-        safe = "".join(c for c in tr.run_id.replace("|", "_") if c.isalnum() or c in "-_")  # mnist-3_n16_seed0_steps20
-        path = folder / f"{safe}.gif"
+        path = folder / gif_name(tr.run_id)
         old = sorted(folder.glob("*.gif"), key=lambda p: p.stat().st_mtime)
         for p in old[:max(0, len(old) - KEEP_GIFS + 1)]:
             p.unlink(missing_ok=True)
