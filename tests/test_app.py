@@ -178,12 +178,17 @@ def test_pairs_are_aligned_boxes(small):
     assert torch.equal(tiles[2, 0, 1:29, 1:29], small.sources[2, 0])
     assert torch.equal(tiles[2, 0, 1:29, 30:58], small.translations[2, 0])
     img = render.pairs_image(small, scale=1)
-    assert img.mode == "L" and img.size == (4 * (59 + 4), 30 + 4)
+    assert img.mode == "L" and img.size == (4 * (59 + 4), render.HEADER + 30 + 4)
+    # the grid under the header strip is the pairs' grid, pixel for pixel
+    grid = np.asarray(render.to_pil(render.pair_grid(small.sources, small.translations), 3))
+    assert np.array_equal(np.asarray(render.pairs_image(small, scale=3))[render.HEADER:], grid)
+    header = np.asarray(render.pairs_image(small, scale=3))[:render.HEADER]
+    assert header.max() > 150  # the words 'source' and 'result' are written there
 
 
 def test_frames_and_gif(small, tmp_path):
     frame = render.frame_image(small, 2, scale=1)
-    assert frame.size == (4 * 63, 34 + 18)
+    assert frame.size == (4 * 63, render.HEADER + 34 + 18)
     with pytest.raises(InputError, match="Step must be from 0 to 5"):
         render.frame_image(small, 6)
     path = render.animation_gif(small, tmp_path / "a.gif")
@@ -208,7 +213,9 @@ def test_plot_and_numbers(small):
     fig.savefig(buf, format="png")
     assert buf.getvalue()[:4] == b"\x89PNG"
     md = render.metrics_markdown({**small.metrics, "seconds_total": 1.25})
-    assert "Judge precision" in md and "Transport cost" in md and "1.25 s" in md and "{0, 2, 4, 6, 8}" in md
+    assert "Judged on target" in md and "Distance moved" in md and "1.25 s in all" in md and "{0, 2, 4, 6, 8}" in md
+    rows = [r for r in md.splitlines()[2:]]
+    assert len(rows) == 6 and all(r.count("|") == 4 and len(r.split("|")[3].strip()) > 20 for r in rows)  # explained
 
 
 # ------------------------------------------------------------------------- drawings --
@@ -313,6 +320,35 @@ def test_ui_endpoints_and_messages():
         ui.run_translate("mnist-gan", BRIDGE, 65, 0, 20)
     with pytest.raises(gr.Error, match="canvas is empty"):
         ui.run_drawing("mnist-gan", BRIDGE, None, None, 4, 0, 5)
+    with pytest.raises(gr.Error, match="Seed must be from 0 to 2147483647, got -5"):  # names the field
+        ui.run_translate("mnist-gan", BRIDGE, 4, -5, 5)
+
+
+def test_page_handlers_draw_new_seeds_and_show_errors_in_place_of_results():
+    pytest.importorskip("gradio")
+    from d2e_zoo.app import ui
+
+    random_state = ui.random.getstate()
+    ui.random.seed(1)
+    try:
+        first = ui.ui_translate("mnist-gan", BRIDGE, 4, 0, 5, False)
+        second = ui.ui_translate("mnist-gan", BRIDGE, 4, 0, 5, False)
+    finally:
+        ui.random.setstate(random_state)
+    (seed1, status1, *panel1), (seed2, _, *panel2) = first, second
+    assert seed1 != seed2 and f"seed {seed1}" in status1 and panel1[-1] == f"mnist-even|n=4|seed={seed1}|steps=5"
+    assert panel1[-1] != panel2[-1]  # a new draw on each press
+    kept = ui.ui_translate("mnist-gan", BRIDGE, 4, 7, 5, True)
+    assert kept[0] == 7 and kept[-1] == "mnist-even|n=4|seed=7|steps=5"
+    seed, status, pairs, gif, slider, frame, fig, md, raw, run_id = ui.ui_translate("mnist-gan", BRIDGE, 4, -5, 5,
+                                                                                    True)
+    assert status.startswith("**⚠ Nothing was run.** Seed must be from 0") and seed == -5
+    assert (pairs, gif, frame, fig, md, raw, run_id) == (None, None, None, None, "", None, "")  # no stale results
+    status = ui.ui_translate("mnist-gan", "banana", 4, 0, 5, True)[1]
+    assert "Target: unknown target 'banana'" in status and "even digits (0 2 4 6 8) (mnist-even)" in status
+    # what the page shows first: the step picture is half-way, not a copy of the pairs
+    _, *values = ui.ui_first_translation("mnist-gan", BRIDGE, 4, 0, 4)
+    assert values[2].value == 2 and values[3].size == ui.show_frame(values[-1], 2).size
 
 
 def test_app_flags_and_environment(monkeypatch):

@@ -64,7 +64,7 @@ def target_label(name: str) -> str:
     digits = " ".join(str(c) for c in e.target_classes)
     if e.source_classes is not None:
         src = " ".join(str(c) for c in e.source_classes)
-        return f"{src} → {digits} (energy to energy, from generated {src}s)"
+        return f"{src} → {digits} (energy to energy)"
     if tuple(e.target_classes) == (0, 2, 4, 6, 8):
         return f"even digits ({digits})"
     if tuple(e.target_classes) == (1, 3, 5, 7, 9):
