@@ -61,7 +61,7 @@ def _bound_temporary_files():
     from d2e_zoo.app.choices import LIMITS
     from d2e_zoo.app.tempfiles import process_folder, start_sweeper
 
-    Image.MAX_IMAGE_PIXELS = LIMITS.image_pixels // 2  # PIL refuses more than twice this
+    Image.MAX_IMAGE_PIXELS = LIMITS.image_pixels  # PIL refuses more than twice this (the app: more than this)
     if "GRADIO_TEMP_DIR" not in os.environ:  # a folder the person chose is theirs: left alone
         os.environ["GRADIO_TEMP_DIR"] = str(process_folder("gradio"))
         start_sweeper(process_folder("gradio"))

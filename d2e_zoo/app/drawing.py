@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,29 @@ def check_picture_size(width: int, height: int) -> None:
                          f"({LIMITS.image_pixels / 1e6:.0f} million pixels) are accepted: shrink it first.")
 
 
+def check_picture_file(path) -> tuple[int, int]:
+    """``(width, height)`` of a picture file from its header (nothing decoded), or
+    :class:`InputError` if it is not a picture or is larger than ``LIMITS.image_pixels``."""
+    try:
+        with warnings.catch_warnings(), Image.open(path) as img:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            size = img.size
+    except Image.DecompressionBombError as e:  # PIL's own bound (app.py sets it from LIMITS.image_pixels)
+        raise InputError(_too_large(e)) from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise InputError(f"Picture: could not read it as an image ({type(e).__name__}); "
+                         "upload a PNG or JPEG of a digit.") from None
+    check_picture_size(*size)
+    return size
+
+
+def _too_large(e: Exception) -> str:
+    side = int(LIMITS.image_pixels ** 0.5)
+    found = re.search(r"\((\d+) pixels\)", str(e))  # PIL: "Image size (144000000 pixels) exceeds ..."
+    size = f"{int(found.group(1)) / 1e6:.0f} million pixels" if found else "it"
+    return f"Picture: {size} is too large; at most {side}x{side} pixels are accepted: shrink it first."
+
+
 def _shrunk(img: Image.Image) -> Image.Image:
     """``img`` (size already checked) decoded at most ``LIMITS.image_side`` pixels a side."""
     side = LIMITS.image_side
@@ -53,6 +77,7 @@ def _shrunk(img: Image.Image) -> Image.Image:
 
 def _open_picture(path) -> np.ndarray:
     """A picture file as an RGBA array: its size is read from the header and checked before decoding."""
+    check_picture_file(path)
     try:
         with warnings.catch_warnings(), Image.open(path) as img:  # lazy: reads the header only
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked here
@@ -60,9 +85,8 @@ def _open_picture(path) -> np.ndarray:
             return np.asarray(_shrunk(img).convert("RGBA"))
     except InputError:
         raise
-    except Image.DecompressionBombError:  # PIL's own bound (the app sets it from LIMITS.image_pixels)
-        side = int(LIMITS.image_pixels ** 0.5)
-        raise InputError(f"Picture: too large; at most {side}x{side} pixels are accepted: shrink it first.") from None
+    except Image.DecompressionBombError as e:
+        raise InputError(_too_large(e)) from None
     except (OSError, ValueError, SyntaxError) as e:
         raise InputError(f"Picture: could not read it as an image ({type(e).__name__}); "
                          "upload a PNG or JPEG of a digit.") from None

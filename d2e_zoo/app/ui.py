@@ -31,6 +31,7 @@ import functools
 import logging
 import random
 import time
+import types
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -41,7 +42,7 @@ from . import render
 from . import compose
 from .choices import (DEFAULT_DRAW_SAMPLES, DEFAULT_PRIOR, DEFAULT_SAMPLES, DEFAULT_STEPS, LIMITS, InputError,
                       as_int, check_prior, default_target, prior_choices, target_choices, target_label)
-from .drawing import translate_drawing
+from .drawing import check_picture_file, translate_drawing
 from .translate import get_run, translate
 
 logger = logging.getLogger(__name__)
@@ -316,6 +317,38 @@ def ui_train_bridge(prior, expression, weight, num_samples, seed, keep, progress
 
 
 # ---------------------------------------------------------------------------- layout --
+def _check_files(*files) -> None:
+    """``gr.Error`` naming the problem if an uploaded picture is too large (read from its header)."""
+    for f in files:
+        path = getattr(f, "path", None)
+        if path:
+            try:
+                check_picture_file(path)
+            except InputError as e:
+                raise gr.Error(str(e), title="Please check the inputs", print_exception=False) from None
+
+
+def _check_image_upload(self, payload):
+    if payload is not None:
+        _check_files(payload)
+    return gr.Image.preprocess(self, payload)
+
+
+def _check_sketch(self, payload):
+    if payload is not None:
+        _check_files(payload.background, payload.composite, *(payload.layers or []))
+    return gr.Sketchpad.preprocess(self, payload)
+
+
+def _size_checked(component):
+    """``component`` (an Image or a Sketchpad) with its pictures size-checked from their header
+    before Gradio opens them. (A method on the instance: a subclass of a Gradio component would
+    make Gradio write a type stub next to this file.)"""
+    check = _check_sketch if isinstance(component, gr.ImageEditor) else _check_image_upload
+    component.preprocess = types.MethodType(check, component)
+    return component
+
+
 def _picture(elem_id: str, heading: str, **kwargs) -> gr.Image:
     """An output picture with its heading above it: no label or toolbar drawn over the image."""
     gr.Markdown(f"{heading}", elem_classes="img-heading")
@@ -467,9 +500,11 @@ def _draw_tab() -> DrawTab:
                                   fixed_canvas=True, layers=False,
                                   brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
                                   elem_id="sketch")
+            _size_checked(sketch)
             side = int(LIMITS.image_pixels ** 0.5)
             upload = gr.Image(label=f"…or upload a picture (at most {side}×{side} pixels)", type="filepath",
                               sources=["upload", "clipboard"], elem_id="upload")
+            _size_checked(upload)
             with gr.Column(min_width=220):
                 lo, hi = LIMITS.draw_samples
                 samples = gr.Slider(lo, hi, value=DEFAULT_DRAW_SAMPLES, step=1,
