@@ -27,7 +27,11 @@ from .tempfiles import process_folder
 FRAME_GREY = 0.35  # the box around each pair, and the line between source and translation
 MAX_GIF_FRAMES = 41
 _CAPTION = 18
-HEADER = 16  # the strip above a grid that says which half of a box is which
+
+
+def header_height(scale: int) -> int:
+    """Height of the strip above a grid (upscaled ``scale`` times) that names the halves of its boxes."""
+    return 6 * scale + 4
 
 
 def pairs_per_row(n: int) -> int:
@@ -78,9 +82,10 @@ def with_header(img: Image.Image, n: int, scale: int, left: str = "source", righ
     """``img`` (a grid of :func:`pair_grid` for ``n`` samples, upscaled ``scale`` times) with a
     strip of text above it naming the two halves of the boxes of its first row (one line for the
     whole grid when the halves are too narrow for a word)."""
-    out = Image.new("L", (img.width, img.height + HEADER), 0)
-    out.paste(img, (0, HEADER))
-    draw, font = ImageDraw.Draw(out), _font(11)
+    height = header_height(scale)
+    out = Image.new("L", (img.width, img.height + height), 0)
+    out.paste(img, (0, height))
+    draw, font = ImageDraw.Draw(out), _font(max(10, 5 * scale))
     half = 28 * scale
     if half < 40:
         draw.text((2, 1), f"each box: {left} | {right}", fill=230, font=font)
@@ -193,12 +198,12 @@ def _duration(seconds: float) -> str:
 
 
 def metrics_markdown(metrics: dict) -> str:
-    """The numbers a curious user wants, as a Markdown table with a plain explanation of each."""
+    """The numbers a curious user wants, as a Markdown list with a plain explanation of each."""
     targets = ", ".join(map(str, metrics["target_classes"]))
     counts = ", ".join(f"{d}: {c}" for d, c in metrics.get("judge_counts", {}).items())
     total = metrics.get("seconds_total", metrics["seconds_compute"])
     rows = [
-        ("Judged on target", f"**{metrics['judge_precision']:.0%}** of the results are {{{targets}}} "
+        ("Judged on target", f"{metrics['judge_precision']:.0%} of the results are {{{targets}}} "
          f"(of the sources: {metrics['judge_precision_source']:.0%})",
          "the judge is a separate digit classifier, never used in training; this is the share it reads as a "
          "target digit"),
@@ -216,8 +221,7 @@ def metrics_markdown(metrics: dict) -> str:
          f"{metrics['num_samples']} samples, seed {metrics['seed']}, {metrics['steps']} steps: the same "
          "settings give the same pictures"),
     ]
-    return ("| | this batch | what it means |\n|---|---|---|\n"
-            + "\n".join(f"| {k} | {v} | {why} |" for k, v, why in rows))
+    return "\n".join(f"- **{k}: {v}**  \n  {why}" for k, v, why in rows)
 
 
 __all__ = ["animation_gif", "frame_image", "gif_bytes", "metrics_markdown", "pair_grid", "pair_tiles",

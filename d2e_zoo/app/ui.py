@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 CSS = """
 .pixelated img { image-rendering: pixelated; image-rendering: crisp-edges; }
+.pixelated .icon-button-wrapper { display: none !important; }  /* no buttons: not even their empty bar */
 .img-heading p { margin: 0 0 2px 0; font-weight: 600; }
 .status p { margin: 0; }
 """
@@ -374,7 +375,7 @@ def _result_panel(prefix: str, pairs_heading: str, frame_heading: str, api_name:
             gr.Markdown("How sure the judge is that each sample is a target digit, along the path "
                         "(thin lines: each sample; bold: their average)", elem_classes="img-heading")
             plot = gr.Plot(show_label=False, format="png", elem_id=prefix + "plot")
-            numbers = gr.Markdown(elem_id=prefix + "numbers")
+    numbers = gr.Markdown(elem_id=prefix + "numbers")
     with gr.Accordion("For scripts: numbers as JSON and the run id", open=False):
         raw = gr.JSON(label="Numbers (JSON)")
         run_id = gr.Textbox(label=f"Run id (pass it to /{api_name})", interactive=False,
