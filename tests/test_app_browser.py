@@ -360,3 +360,14 @@ def test_compose_a_target_sample_it_then_train_a_bridge(page):
                            " && document.querySelector('#compose-numbers').innerText.includes('bridge trained here')",
                            timeout=60_000)
     assert not page.errors, page.errors
+
+
+def test_the_docs_screenshot_command(tmp_path):
+    from d2e_zoo.app import screenshot
+
+    path = screenshot.take(tmp_path / "app.png", width=900, height=700)
+    with Image.open(path) as img:
+        assert img.format == "PNG" and img.size == (900, 700)
+    assert path.stat().st_size < 300_000
+    with pytest.raises(SystemExit):
+        screenshot.main([str(tmp_path / "x.png"), "--width", "10"])
