@@ -171,6 +171,43 @@ def test_other_step_counts_probe_at_most_21_steps():
     assert tr.frames.shape[0] == 41 and tr.target_prob.shape == (21, 2) and tr.probe_steps[-1] == 40
 
 
+def test_a_run_past_its_deadline_is_a_message():
+    from d2e_zoo.app.deadline import Deadline
+
+    with pytest.raises(InputError, match="took longer than the app's limit of 0 s \\(running the bridge\\)"):
+        translate(BRIDGE, 2, 0, 3, use_cache=False, deadline=Deadline(0.0))
+    assert translate(BRIDGE, 2, 0, 3, use_cache=False, deadline=Deadline(60)).steps == 3
+
+
+def test_temporary_files_are_trimmed_oldest_first(tmp_path):
+    import os
+
+    from d2e_zoo.app import tempfiles
+
+    for i in range(5):  # 5 files of 1000 bytes, i minutes old
+        f = tmp_path / "sub" / f"{i}.png" if i % 2 else tmp_path / f"{i}.png"
+        f.parent.mkdir(exist_ok=True)
+        f.write_bytes(b"x" * 1000)
+        os.utime(f, (time.time() - 60 * i - 120, time.time() - 60 * i - 120))
+    assert tempfiles.trim(tmp_path, 2500) == 3000  # the three oldest go
+    assert sorted(p.name for p in tmp_path.rglob("*.png")) == ["0.png", "1.png"]
+    (tmp_path / "new.png").write_bytes(b"x" * 5000)  # too young to delete, even over the bound
+    assert tempfiles.trim(tmp_path, 0, min_age_s=60) == 2000 and (tmp_path / "new.png").exists()
+
+
+def test_a_model_that_cannot_load_is_a_message_without_server_paths(monkeypatch, caplog):
+    from d2e_zoo.zoo import ZooLoadError
+
+    def broken(name):
+        raise ZooLoadError(f"{name}: no bundled copy at /srv/secret/zoo/{name} and the Hub was not reachable")
+
+    monkeypatch.setattr(models, "_cache", {})
+    monkeypatch.setattr(models, "plan_load", broken)
+    with pytest.raises(InputError, match="Model: 'mnist-odd' could not be loaded") as e:
+        models.get_model("mnist-odd")
+    assert "/srv/secret" not in str(e.value) and "/srv/secret/zoo/mnist-odd" in caplog.text  # in the log only
+
+
 # ------------------------------------------------------------------------- pictures --
 def test_pairs_are_aligned_boxes(small):
     tiles = render.pair_tiles(small.sources, small.translations)
@@ -304,6 +341,7 @@ def test_ui_endpoints_and_messages():
     from d2e_zoo.app import ui
 
     demo = ui.build_demo(concurrency_limit=2)
+    assert ui.launch_kwargs()["max_file_size"] == LIMITS.upload_bytes == "10mb"  # Gradio's upload size limit
     names = {d.api_name for d in demo.fns.values() if d.api_name and d.api_visibility == "public"}
     assert names == {"targets", "translate", "frame", "translate_drawing", "drawing_frame", "compose", "train_bridge",
                      "compose_frame"}

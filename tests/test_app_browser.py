@@ -234,6 +234,14 @@ def test_changing_the_target_clears_the_old_results(fresh_page):
     assert page.inner_text("#numbers").strip() == ""
 
 
+def test_the_target_list_takes_no_free_text(fresh_page):
+    page = fresh_page
+    page.fill("#target input", "banana")
+    page.press("#target input", "Tab")
+    page.wait_for_function("() => document.querySelector('#target input').value !== 'banana'")
+    assert page.input_value("#target input") in options(page, "target")
+
+
 def test_an_error_names_the_field_stays_and_replaces_the_results(fresh_page):
     page = fresh_page
     box = page.locator("#seed input")
