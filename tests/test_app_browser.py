@@ -370,10 +370,10 @@ def test_compose_a_target_sample_it_then_train_a_bridge(page):
     assert not page.errors, page.errors
 
 
-def test_the_docs_screenshot_command(tmp_path):
+def test_the_docs_screenshot_command(browser, tmp_path):
     from d2e_zoo.app import screenshot
 
-    path = screenshot.take(tmp_path / "app.png", width=900, height=700)
+    path = screenshot.take(tmp_path / "app.png", width=900, height=700, browser=browser)
     with Image.open(path) as img:
         assert img.format == "PNG" and img.size == (900, 700)
     assert path.stat().st_size < 300_000

@@ -40,31 +40,47 @@ def small_png(png: bytes, colours: int = 64) -> bytes:
     return buf.getvalue()
 
 
-def take(path, width: int = 1280, height: int = 900, chromium: str = CHROMIUM, timeout_s: float = 120) -> Path:
-    """Serve the app, open it, wait for the first translation and save the screenshot to ``path``."""
+def _shoot(browser, url: str, width: int, height: int, timeout_s: float) -> bytes:
+    page = browser.new_page(viewport={"width": width, "height": height})
     try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        raise SystemExit("the screenshot needs Playwright: pip install playwright (the browser itself is the "
-                         f"system's Chromium, {chromium})") from None
-    if not os.path.exists(chromium):
-        raise SystemExit(f"no Chromium at {chromium} (apt-get install -y chromium, or pass --chromium PATH)")
+        page.goto(url, wait_until="domcontentloaded")
+        for elem_id in ("pairs", "animation", "frame"):
+            page.wait_for_function(DRAWN, arg=f"#{elem_id} img", timeout=timeout_s * 1000)
+        return page.screenshot()
+    finally:
+        page.close()
+
+
+def take(path, width: int = 1280, height: int = 900, chromium: str = CHROMIUM, timeout_s: float = 120,
+         browser=None) -> Path:
+    """Serve the app, open it, wait for the first translation and save the screenshot to
+    ``path``. ``browser``: a Playwright browser to use (else the system's Chromium is started)."""
+    if browser is None:
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            raise SystemExit("the screenshot needs Playwright: pip install playwright (the browser itself is the "
+                             f"system's Chromium, {chromium})") from None
+        if not os.path.exists(chromium):
+            raise SystemExit(f"no Chromium at {chromium} (apt-get install -y chromium, or pass --chromium PATH)")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from . import ui
 
     port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
     demo = ui.build_demo()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                 **ui.launch_kwargs())
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": width, "height": height})
-            page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
-            for elem_id in ("pairs", "animation", "frame"):
-                page.wait_for_function(DRAWN, arg=f"#{elem_id} img", timeout=timeout_s * 1000)
-            png = page.screenshot()
-            browser.close()
+        if browser is not None:
+            png = _shoot(browser, url, width, height, timeout_s)
+        else:
+            with sync_playwright() as p:
+                own = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+                try:
+                    png = _shoot(own, url, width, height, timeout_s)
+                finally:
+                    own.close()
     finally:
         demo.close()
     path = Path(path)
