@@ -128,6 +128,8 @@ def test_sigterm_removes_the_temporary_files(tmp_path):
                                                               api_name="/translate")
         made = list(tmp_path.glob("d2e_zoo_app_*/gifs/*.gif"))
         assert made, list(tmp_path.rglob("*"))
+        served = [p for p in tmp_path.glob("d2e_zoo_app_*/gradio/**/*") if p.is_file()]
+        assert served, list(tmp_path.rglob("*"))  # Gradio's copies of the pictures live there too
         proc.proc.terminate()  # SIGTERM
         proc.proc.wait(30)
     assert not list(tmp_path.glob("d2e_zoo_app_*")), list(tmp_path.rglob("*"))[:10]
