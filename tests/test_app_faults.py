@@ -89,17 +89,21 @@ def test_compose_attacks_get_a_short_error_at_once(app, name):
     assert growth < MEMORY_BOUND_MB
 
 
-def test_a_huge_upload_is_refused_from_its_header(app, tmp_path):
+@pytest.mark.parametrize("sent_as", ["upload", "canvas"])
+def test_a_huge_picture_is_refused_from_its_header(app, tmp_path, sent_as):
     png = tmp_path / "huge.png"
     png.write_bytes(blank_png(12_000, 12_000))
+    file = gradio_client.handle_file(str(png))
+    canvas, upload = ({"background": file, "layers": [], "composite": file}, None) if sent_as == "canvas" \
+        else (None, file)
     before = memory_mb(app.proc.pid)
     seconds, out, normal_s, normal = attack_with_a_normal_request_beside(
-        app.url, lambda c: c.predict("mnist-gan", "mnist-even", None, gradio_client.handle_file(str(png)), 8, 0, 20,
+        app.url, lambda c: c.predict("mnist-gan", "mnist-even", canvas, upload, 8, 0, 20,
                                      api_name="/translate_drawing"))
     after = memory_mb(app.proc.pid)
     growth = after["VmHWM"] - before["VmRSS"]
-    print(f"\n12000x12000 PNG ({png.stat().st_size // 1024} KB): error in {seconds:.2f} s; normal translation "
-          f"beside it {normal_s:.2f} s; peak memory growth {growth:.0f} MB")
+    print(f"\n12000x12000 PNG ({png.stat().st_size // 1024} KB) as the {sent_as}: error in {seconds:.2f} s; normal "
+          f"translation beside it {normal_s:.2f} s; peak memory growth {growth:.0f} MB")
     assert isinstance(out, Exception) and "Picture: 144 million pixels is too large" in str(out), out
     assert str(tmp_path) not in str(out) and "/tmp" not in str(out)  # no server paths
     assert seconds < ERROR_BOUND_S and not isinstance(normal, Exception) and normal_s < NORMAL_BOUND_S
