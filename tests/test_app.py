@@ -360,6 +360,12 @@ def test_ui_endpoints_and_messages():
         ui.run_drawing("mnist-gan", BRIDGE, None, None, 4, 0, 5)
     with pytest.raises(gr.Error, match="Seed must be from 0 to 2147483647, got -5"):  # names the field
         ui.run_translate("mnist-gan", BRIDGE, 4, -5, 5)
+    # a request names only uploaded files, never other files of the server
+    with pytest.raises(gr.Error, match="Picture: not a file uploaded to this app"):
+        ui.run_drawing("mnist-gan", BRIDGE, None, {"path": str(ROOT / "docs" / "images" / "app.png")}, 2, 0, 3)
+    with pytest.raises(gr.Error, match="Picture: not a file uploaded to this app"):
+        ui.run_drawing("mnist-gan", BRIDGE, {"composite": {"path": "/etc/hostname"}, "layers": []}, None, 2, 0, 3)
+    assert ui._only_uploads(str(Path(gr.utils.get_upload_folder()) / "x" / "digit.png"))
 
 
 def test_page_handlers_draw_new_seeds_and_show_errors_in_place_of_results():

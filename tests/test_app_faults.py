@@ -117,12 +117,38 @@ def test_frames_of_a_long_run_for_another_client(app):
     assert frame.endswith(".png")
 
 
+def test_a_drawing_of_any_prior_by_api(app, tmp_path):
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(img).line([(60, 40), (140, 40), (90, 170)], fill=0, width=14)  # a 7
+    img.save(tmp_path / "seven.png")
+    client = gradio_client.Client(app.url, verbose=False)
+    out = client.predict("mnist-vae", "mnist-vae-odd", None, gradio_client.handle_file(str(tmp_path / "seven.png")),
+                         3, 0, 5, api_name="/translate_drawing")
+    assert out[-1].startswith("mnist-vae-odd|n=3|seed=0|steps=5|z=")
+    with pytest.raises(Exception, match="Seed must be from 0"):
+        client.predict("mnist-vae", "mnist-vae-odd", None, gradio_client.handle_file(str(tmp_path / "seven.png")),
+                       3, -5, 5, api_name="/translate_drawing")
+
+
 def test_ordinary_mistakes_leave_no_traceback_in_the_log(app):
     with pytest.raises(Exception, match="Seed must be from 0"):
         gradio_client.Client(app.url, verbose=False).predict("mnist-gan", "mnist-even", 4, -5, 20,
                                                              api_name="/translate")
     time.sleep(0.5)
     assert "Traceback" not in app.log(), app.log()
+
+
+@pytest.mark.parametrize("sent_as", ["upload", "canvas"])
+def test_a_request_may_not_name_a_file_of_the_server(app, sent_as):
+    server_file = {"path": str(Path(__file__).resolve().parents[1] / "docs" / "images" / "app.png")}  # no 'meta':
+    canvas, upload = ({"background": server_file, "layers": [], "composite": server_file}, None) \
+        if sent_as == "canvas" else (None, server_file)  # the client sends it as it is, without uploading it
+    # the canvas is refused by Gradio's own check of its data (which logs a traceback: hence after the test above)
+    with pytest.raises(Exception, match="Picture: not a file uploaded to this app|'meta' field must be"):
+        gradio_client.Client(app.url, verbose=False).predict("mnist-gan", "mnist-even", canvas, upload, 2, 0, 3,
+                                                             api_name="/translate_drawing")
 
 
 def test_sigterm_removes_the_temporary_files(tmp_path):

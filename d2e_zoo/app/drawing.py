@@ -95,6 +95,8 @@ def _open_picture(path) -> np.ndarray:
 def _as_array(value) -> Optional[np.ndarray]:
     if value is None:
         return None
+    if isinstance(value, dict) and value.get("path"):  # a file as Gradio passes it unprocessed (API calls)
+        return _open_picture(value["path"])
     if isinstance(value, dict):  # a Gradio ImageEditor / Sketchpad value
         for key in ("composite", "background"):
             arr = _as_array(value.get(key))

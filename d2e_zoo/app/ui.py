@@ -33,6 +33,7 @@ import random
 import time
 import types
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -216,9 +217,24 @@ def show_frame(run_id: str, step: float):
     return render.frame_image(tr, as_int(step, "Step", (0, tr.steps)))
 
 
+def _only_uploads(value):
+    """``value`` if every file it names (a path, a file dict, an editor dict of them) is in
+    Gradio's upload folder, else :class:`InputError`: a request may not name files of the server."""
+    if isinstance(value, dict) and "path" in value:
+        _only_uploads(value["path"])
+    elif isinstance(value, dict):
+        for v in (value.get("background"), value.get("composite"), *(value.get("layers") or [])):
+            _only_uploads(v)
+    elif isinstance(value, (str, Path)):
+        folder = Path(gr.utils.get_upload_folder()).resolve()
+        if not Path(value).resolve().is_relative_to(folder):
+            raise InputError("Picture: not a file uploaded to this app; upload the picture itself.")
+    return value
+
+
 def _drawing(prior, target, drawing, upload, num_samples, seed, steps, progress):
     started = time.perf_counter()
-    picture = upload if upload is not None else drawing
+    picture = _only_uploads(upload if upload is not None else drawing)
     res = translate_drawing(target, picture, num_samples, seed, steps, prior=prior or None,
                             progress=_progress(progress))
     if progress is not None:
@@ -603,7 +619,9 @@ def _wire_draw(tab: DrawTab) -> None:
     outputs = [tab.read, *tab.panel.as_tuple()]
     tab.button.click(ui_drawing, [*tab.request(), tab.seed.keep], [tab.seed.value, tab.status, *outputs],
                      api_visibility="private", concurrency_id="compute", show_progress_on=[tab.read])
-    _api_twin(run_drawing, tab.request(), outputs, "translate_drawing")
+    # unprocessed inputs (files as Gradio's file dicts, already checked to be uploads): any prior's targets
+    # are accepted and every message is the app's own, naming the field
+    _api_twin(run_drawing, tab.request(), outputs, "translate_drawing", preprocess=False)
     _wire_frames(tab.panel, "drawing_frame")
     _wire_seed_and_staleness(tab.seed, [tab.prior, tab.target, tab.samples, tab.seed.value, tab.steps], tab.status,
                              tab.panel, "Translate my digit", extra=[tab.read])
