@@ -340,6 +340,7 @@ def _check_files(*files) -> None:
         path = getattr(f, "path", None)
         if path:
             try:
+                _only_uploads(path)
                 check_picture_file(path)
             except InputError as e:
                 raise gr.Error(str(e), title="Please check the inputs", print_exception=False) from None
