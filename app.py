@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -51,10 +52,36 @@ def _warm_up(models, names):
     print(f"Models warm in {time.perf_counter() - _T0:.1f} s: {', '.join(models.loaded())}", flush=True)
 
 
+def _bound_temporary_files():
+    """Gradio's cache (its copies of the pictures it serves, and uploads) in this process's
+    temporary folder, trimmed to a size bound while running and removed at exit; pictures
+    larger than the app accepts are refused by PIL too (Gradio decodes the canvas itself)."""
+    from PIL import Image
+
+    from d2e_zoo.app.choices import LIMITS
+    from d2e_zoo.app.tempfiles import process_folder, start_sweeper
+
+    Image.MAX_IMAGE_PIXELS = LIMITS.image_pixels  # PIL refuses more than twice this (the app: more than this)
+    if "GRADIO_TEMP_DIR" not in os.environ:  # a folder the person chose is theirs: left alone
+        os.environ["GRADIO_TEMP_DIR"] = str(process_folder("gradio"))
+        start_sweeper(process_folder("gradio"))
+
+
+def _exit_on_sigterm():
+    """SIGTERM (docker stop, a process manager) ends the app like Ctrl-C: exit handlers run
+    and the temporary files go."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    _bound_temporary_files()
+    _exit_on_sigterm()
     from d2e_zoo.app import models, ui
 
     threads = ui.set_threads(args.concurrency, args.threads)

@@ -9,6 +9,7 @@ import io
 import re
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def test_targets_follow_the_prior():
     for _, prior in prior_choices():
         for _, bridge in target_choices(prior):
             assert d2e_zoo.get_entry(bridge).decoder == prior
-    with pytest.raises(InputError, match="Unknown prior 'nope'.*mnist-gan"):
+    with pytest.raises(InputError, match="Prior: unknown prior 'nope'.*GAN, 10-d latent \\(mnist-gan\\)"):
         target_choices("nope")
 
 
@@ -84,8 +85,15 @@ def test_validation_accepts_what_sliders_send_and_names_the_limits():
         validate_request("mnist-gan", "mnist-3", 16, -1, 20)
     with pytest.raises(InputError, match="belongs to the prior 'mnist-gan', not 'mnist-vae'.*mnist-vae-even"):
         check_bridge("mnist-3", "mnist-vae")
-    with pytest.raises(InputError, match="Unknown target 'mnist-gan'"):
+    with pytest.raises(InputError, match="Target: unknown target 'mnist-gan'"):
         check_bridge("mnist-gan")
+    # the labels shown in the page, each with the name API clients send; a long input only as an excerpt
+    with pytest.raises(InputError, match=r"unknown target 'banana'. Targets of mnist-gan: even digits \(0 2 4 6 8\) "
+                                         r"\(mnist-even\); .*digit 3 \(mnist-3\)"):
+        check_bridge("banana", "mnist-gan")
+    with pytest.raises(InputError) as e:
+        check_bridge("x" * 100_000, "mnist-gan")
+    assert len(str(e.value)) < 1000 and "(100000 characters)" in str(e.value)
 
 
 # --------------------------------------------------------------------- the translation --
@@ -163,6 +171,43 @@ def test_other_step_counts_probe_at_most_21_steps():
     assert tr.frames.shape[0] == 41 and tr.target_prob.shape == (21, 2) and tr.probe_steps[-1] == 40
 
 
+def test_a_run_past_its_deadline_is_a_message():
+    from d2e_zoo.app.deadline import Deadline
+
+    with pytest.raises(InputError, match="took longer than the app's limit of 0 s \\(running the bridge\\)"):
+        translate(BRIDGE, 2, 0, 3, use_cache=False, deadline=Deadline(0.0))
+    assert translate(BRIDGE, 2, 0, 3, use_cache=False, deadline=Deadline(60)).steps == 3
+
+
+def test_temporary_files_are_trimmed_oldest_first(tmp_path):
+    import os
+
+    from d2e_zoo.app import tempfiles
+
+    for i in range(5):  # 5 files of 1000 bytes, i minutes old
+        f = tmp_path / "sub" / f"{i}.png" if i % 2 else tmp_path / f"{i}.png"
+        f.parent.mkdir(exist_ok=True)
+        f.write_bytes(b"x" * 1000)
+        os.utime(f, (time.time() - 60 * i - 120, time.time() - 60 * i - 120))
+    assert tempfiles.trim(tmp_path, 2500) == 3000  # the three oldest go
+    assert sorted(p.name for p in tmp_path.rglob("*.png")) == ["0.png", "1.png"]
+    (tmp_path / "new.png").write_bytes(b"x" * 5000)  # too young to delete, even over the bound
+    assert tempfiles.trim(tmp_path, 0, min_age_s=60) == 2000 and (tmp_path / "new.png").exists()
+
+
+def test_a_model_that_cannot_load_is_a_message_without_server_paths(monkeypatch, caplog):
+    from d2e_zoo.zoo import ZooLoadError
+
+    def broken(name):
+        raise ZooLoadError(f"{name}: no bundled copy at /srv/secret/zoo/{name} and the Hub was not reachable")
+
+    monkeypatch.setattr(models, "_cache", {})
+    monkeypatch.setattr(models, "plan_load", broken)
+    with pytest.raises(InputError, match="Model: 'mnist-odd' could not be loaded") as e:
+        models.get_model("mnist-odd")
+    assert "/srv/secret" not in str(e.value) and "/srv/secret/zoo/mnist-odd" in caplog.text  # in the log only
+
+
 # ------------------------------------------------------------------------- pictures --
 def test_pairs_are_aligned_boxes(small):
     tiles = render.pair_tiles(small.sources, small.translations)
@@ -170,12 +215,17 @@ def test_pairs_are_aligned_boxes(small):
     assert torch.equal(tiles[2, 0, 1:29, 1:29], small.sources[2, 0])
     assert torch.equal(tiles[2, 0, 1:29, 30:58], small.translations[2, 0])
     img = render.pairs_image(small, scale=1)
-    assert img.mode == "L" and img.size == (4 * (59 + 4), 30 + 4)
+    assert img.mode == "L" and img.size == (4 * (59 + 4), render.header_height(1) + 30 + 4)
+    # the grid under the header strip is the pairs' grid, pixel for pixel
+    grid = np.asarray(render.to_pil(render.pair_grid(small.sources, small.translations), 3))
+    assert np.array_equal(np.asarray(render.pairs_image(small, scale=3))[render.header_height(3):], grid)
+    header = np.asarray(render.pairs_image(small, scale=3))[:render.header_height(3)]
+    assert header.max() > 150  # the words 'source' and 'result' are written there
 
 
 def test_frames_and_gif(small, tmp_path):
     frame = render.frame_image(small, 2, scale=1)
-    assert frame.size == (4 * 63, 34 + 18)
+    assert frame.size == (4 * 63, render.header_height(1) + 34 + 18)
     with pytest.raises(InputError, match="Step must be from 0 to 5"):
         render.frame_image(small, 6)
     path = render.animation_gif(small, tmp_path / "a.gif")
@@ -187,7 +237,8 @@ def test_frames_and_gif(small, tmp_path):
     assert last.shape == expected.shape and np.abs(last.astype(int) - expected).max() <= 2
     assert render.gif_steps(100)[:2] == [0, 2] and len(render.gif_steps(100)) == 41
     auto = render.animation_gif(small)
-    assert auto.name == "mnist-even_n4_seed3_steps5.gif" and auto.is_file()
+    assert auto.name == render.gif_name(small.run_id) and auto.is_file()
+    assert re.fullmatch(r"path-[0-9a-f]{16}\.gif", render.gif_name("x" * 100_000))  # short whatever the run id
 
 
 def test_plot_and_numbers(small):
@@ -199,7 +250,9 @@ def test_plot_and_numbers(small):
     fig.savefig(buf, format="png")
     assert buf.getvalue()[:4] == b"\x89PNG"
     md = render.metrics_markdown({**small.metrics, "seconds_total": 1.25})
-    assert "Judge precision" in md and "Transport cost" in md and "1.25 s" in md and "{0, 2, 4, 6, 8}" in md
+    assert "Judged on target" in md and "Distance moved" in md and "1.25 s in all" in md and "{0, 2, 4, 6, 8}" in md
+    items = md.split("\n- ")
+    assert len(items) == 6 and all(len(i.split("  \n")[1].strip()) > 20 for i in items)  # each one explained
 
 
 # ------------------------------------------------------------------------- drawings --
@@ -217,6 +270,26 @@ def test_ink_from_any_kind_of_picture():
             drawing.to_ink(empty)
     with pytest.raises(InputError, match="Expected an image"):
         drawing.to_ink(42)
+
+
+def test_huge_pictures_are_refused_from_the_header_and_large_ones_shrunk(tmp_path):
+    from attacks import blank_png
+
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(blank_png(12_000, 12_000))
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match=r"Picture: 12000x12000 pixels is too large; at most 4096x4096"):
+        drawing.to_ink(str(huge))
+    assert time.perf_counter() - t0 < 0.5  # the header only: decoding it would take seconds and 144 MB
+    with pytest.raises(InputError, match="too large"):
+        drawing.to_ink(np.zeros((5000, 5000), np.uint8))
+    big = digit_picture("1", size=2000)  # 4 million pixels: accepted, read at 1024 pixels a side
+    assert drawing._as_array(big).shape == (1024, 1024, 4)
+    assert np.allclose(drawing.image_to_digit(big), drawing.image_to_digit(digit_picture("1")), atol=0.2)
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    with pytest.raises(InputError, match="could not read it as an image") as e:
+        drawing.to_ink(str(tmp_path / "junk.png"))
+    assert str(tmp_path) not in str(e.value)  # no server paths in messages
 
 
 def test_mnist_normalisation_centres_the_digit():
@@ -268,6 +341,7 @@ def test_ui_endpoints_and_messages():
     from d2e_zoo.app import ui
 
     demo = ui.build_demo(concurrency_limit=2)
+    assert ui.launch_kwargs()["max_file_size"] == LIMITS.upload_bytes == "10mb"  # Gradio's upload size limit
     names = {d.api_name for d in demo.fns.values() if d.api_name and d.api_visibility == "public"}
     assert names == {"targets", "translate", "frame", "translate_drawing", "drawing_frame", "compose", "train_bridge",
                      "compose_frame"}
@@ -284,6 +358,41 @@ def test_ui_endpoints_and_messages():
         ui.run_translate("mnist-gan", BRIDGE, 65, 0, 20)
     with pytest.raises(gr.Error, match="canvas is empty"):
         ui.run_drawing("mnist-gan", BRIDGE, None, None, 4, 0, 5)
+    with pytest.raises(gr.Error, match="Seed must be from 0 to 2147483647, got -5"):  # names the field
+        ui.run_translate("mnist-gan", BRIDGE, 4, -5, 5)
+    # a request names only uploaded files, never other files of the server
+    with pytest.raises(gr.Error, match="Picture: not a file uploaded to this app"):
+        ui.run_drawing("mnist-gan", BRIDGE, None, {"path": str(ROOT / "docs" / "images" / "app.png")}, 2, 0, 3)
+    with pytest.raises(gr.Error, match="Picture: not a file uploaded to this app"):
+        ui.run_drawing("mnist-gan", BRIDGE, {"composite": {"path": "/etc/hostname"}, "layers": []}, None, 2, 0, 3)
+    assert ui._only_uploads(str(Path(gr.utils.get_upload_folder()) / "x" / "digit.png"))
+
+
+def test_page_handlers_draw_new_seeds_and_show_errors_in_place_of_results():
+    pytest.importorskip("gradio")
+    from d2e_zoo.app import ui
+
+    random_state = ui.random.getstate()
+    ui.random.seed(1)
+    try:
+        first = ui.ui_translate("mnist-gan", BRIDGE, 4, 0, 5, False)
+        second = ui.ui_translate("mnist-gan", BRIDGE, 4, 0, 5, False)
+    finally:
+        ui.random.setstate(random_state)
+    (seed1, status1, *panel1), (seed2, _, *panel2) = first, second
+    assert seed1 != seed2 and f"seed {seed1}" in status1 and panel1[-1] == f"mnist-even|n=4|seed={seed1}|steps=5"
+    assert panel1[-1] != panel2[-1]  # a new draw on each press
+    kept = ui.ui_translate("mnist-gan", BRIDGE, 4, 7, 5, True)
+    assert kept[0] == 7 and kept[-1] == "mnist-even|n=4|seed=7|steps=5"
+    seed, status, pairs, gif, slider, frame, fig, md, raw, run_id = ui.ui_translate("mnist-gan", BRIDGE, 4, -5, 5,
+                                                                                    True)
+    assert status.startswith("**⚠ Nothing was run.** Seed must be from 0") and seed == -5
+    assert (pairs, gif, frame, fig, md, raw, run_id) == (None, None, None, None, "", None, "")  # no stale results
+    status = ui.ui_translate("mnist-gan", "banana", 4, 0, 5, True)[1]
+    assert "Target: unknown target 'banana'" in status and "even digits (0 2 4 6 8) (mnist-even)" in status
+    # what the page shows first: the step picture is half-way, not a copy of the pairs
+    _, *values = ui.ui_first_translation("mnist-gan", BRIDGE, 4, 0, 4)
+    assert values[2].value == 2 and values[3].size == ui.show_frame(values[-1], 2).size
 
 
 def test_app_flags_and_environment(monkeypatch):

@@ -1,5 +1,6 @@
 """The app's composed targets: which sampler a target gets, MALA runs, live training + cache."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,8 @@ import torch
 
 from d2e_zoo.app import compose
 from d2e_zoo.app.choices import InputError
+from d2e_zoo.app.deadline import Deadline
+from d2e_zoo.trainers.live import cache_folder
 from d2e_zoo.app.translate import get_run
 
 
@@ -69,12 +72,12 @@ def test_one_training_at_a_time(cache):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(expression=""), "Write a target"),
+    (dict(expression=""), "Target expression: write a target"),
     (dict(expression="even and odd"), "selects no digit"),
     (dict(expression="3 or 12"), "'12' is not a digit"),
     (dict(weight=1.5), "must be from 0 to 1"),
     (dict(mala_steps=5), "MALA steps must be from 10 to 2000"),
-    (dict(prior="mnist-gan-z99"), "Unknown prior"),
+    (dict(prior="mnist-gan-z99"), "Prior: unknown prior"),
 ])
 def test_bad_input_is_a_message(cache, kwargs, match):
     args = {"prior": "mnist-gan", "expression": "3 or 8", "weight": 0.35, "mala_steps": 40, **kwargs}
@@ -94,3 +97,38 @@ def test_ui_handlers(cache):
     assert "zoo bridge `mnist-even`" in method
     with pytest.raises(gr.Error, match="selects no digit"):
         ui.run_compose("mnist-gan", "even and odd", 0.35, 3, 0, 20)
+
+
+@pytest.mark.parametrize("expression, match", [
+    (" or ".join(["4"] * 20_000), r"99996 characters is too long; at most 200 .*begins '4 or 4 or"),
+    ("(" * 5_000 + "4" + ")" * 5_000, "10001 characters is too long"),
+    ("!" * 100_000, "100000 characters is too long"),
+    (" or ".join(["4"] * 30), "30 digit or class terms are too many; at most 24"),
+    ("(" * 9 + "4" + ")" * 9, "brackets nested 9 deep; at most 8"),
+], ids=["20000-terms", "10KB-nested", "100KB-invalid", "30-terms", "9-deep"])
+def test_expressions_beyond_the_caps_are_refused_at_once_with_a_short_message(cache, expression, match):
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match=match) as e:
+        compose.sample_target("mnist-gan", expression, 0.35, num_samples=2, mala_steps=20)
+    assert time.perf_counter() - t0 < 0.5 and len(str(e.value)) < 300  # never echoes the whole input
+
+
+def test_mala_stops_at_the_deadline(cache, monkeypatch):
+    deadlines = iter([Deadline(0.0), Deadline()])  # sampling: already passed; decoding: the default
+    monkeypatch.setattr(compose, "Deadline", lambda: next(deadlines))
+    tr, method = compose.sample_target("mnist-gan", "3 or 8", 0.35, num_samples=2, seed=0, mala_steps=2000)
+    assert method == "MALA" and tr.metrics["mala_stopped_early"] and tr.metrics["mala_steps"] == 1
+
+
+def test_a_broken_cached_bridge_is_moved_aside_and_mala_is_used(cache):
+    tree = compose.parse_target("3 or 8")
+    folder = cache_folder(compose.live_recipe_for("mnist-gan", tree, 0.35))
+    folder.mkdir(parents=True)
+    (folder / "model_index.json").write_text("{truncated")
+    (folder / "live.json").write_text("{}")
+    d = compose.describe("mnist-gan", "3 or 8", 0.35)
+    assert d["method"] == "MALA" and not folder.exists()
+    assert [p.name.split(".broken-")[0] for p in folder.parent.iterdir()] == [folder.name]
+    folder.mkdir()  # a crash before live.json (written last): incomplete, set aside too
+    (folder / "model_index.json").write_text("{}")
+    assert compose.live_bridge_for("mnist-gan", tree, 0.35) is None and not folder.exists()

@@ -11,7 +11,10 @@ One concept per module:
   probability plot, the numbers as Markdown;
 * :mod:`.drawing`: a drawing or an uploaded image -> a 28x28 MNIST-style digit -> a latent
   (VAE encoder, or GAN inversion by optimisation) -> its translation;
+* :mod:`.deadline`: the wall-clock deadline of one request's sampling run;
+* :mod:`.tempfiles`: the process's temporary folder (GIFs, Gradio's cache), its size bound;
 * :mod:`.ui`: the Gradio Blocks (the only module that imports Gradio);
+* :mod:`.screenshot`: ``python -m d2e_zoo.app.screenshot docs/images/app.png``, the docs' picture.
 """
 
 from .choices import LIMITS, InputError, Limits, prior_choices, target_choices, validate_request

@@ -25,6 +25,14 @@ class Limits:
     steps: tuple = (1, 100)
     seed: tuple = (0, 2**31 - 1)
     draw_samples: tuple = (1, 16)
+    # bounded work per request
+    seconds: float = 20.0  # wall-clock deadline of one sampling run (MALA stops early, others fail)
+    expression_chars: int = 200  # a composed target's length, digit/class terms and bracket depth
+    expression_terms: int = 24
+    expression_depth: int = 8
+    image_pixels: int = 4096 * 4096  # larger pictures are refused from their header, before decoding
+    image_side: int = 1024  # accepted pictures larger than this are shrunk before any work
+    upload_bytes: str = "10mb"  # Gradio's upload size limit
 
 
 LIMITS = Limits()
@@ -56,7 +64,7 @@ def target_label(name: str) -> str:
     digits = " ".join(str(c) for c in e.target_classes)
     if e.source_classes is not None:
         src = " ".join(str(c) for c in e.source_classes)
-        return f"{src} → {digits} (energy to energy: starts from generated {src}s)"
+        return f"{src} → {digits} (energy to energy)"
     if tuple(e.target_classes) == (0, 2, 4, 6, 8):
         return f"even digits ({digits})"
     if tuple(e.target_classes) == (1, 3, 5, 7, 9):
@@ -78,24 +86,40 @@ def default_target(prior: str) -> str:
     return target_choices(prior)[0][1]
 
 
+EXCERPT_CHARS = 40
+
+
+def excerpt(value, chars: int = EXCERPT_CHARS) -> str:
+    """``repr`` of at most ``chars`` characters of ``value``, for messages that quote an input."""
+    text = value if isinstance(value, str) else repr(value)
+    return repr(text) if len(text) <= chars else repr(text[:chars]) + f"… ({len(text)} characters)"
+
+
+def _listing(choices) -> str:
+    """``label (name)`` of each choice, as shown in the page and as API clients send it."""
+    return "; ".join(label if name in label else f"{label} ({name})" for label, name in choices)
+
+
 def check_prior(prior) -> str:
-    names = [n for _, n in prior_choices()]
-    if prior not in names:
-        raise InputError(f"Unknown prior {prior!r}. Choose one of: {', '.join(names)}.")
+    choices = prior_choices()
+    if prior not in [n for _, n in choices]:
+        raise InputError(f"Prior: unknown prior {excerpt(prior)}. Choose one of: {_listing(choices)}.")
     return prior
 
 
 def check_bridge(bridge, prior=None) -> str:
     """``bridge`` if it is a bridge of the zoo (and of ``prior`` when given), else :class:`InputError`."""
     names = list_models(kind="bridge")
-    if bridge not in names:
-        raise InputError(f"Unknown target {bridge!r}. Valid targets: {', '.join(names)}.")
     if prior is not None:
         check_prior(prior)
-        if get_entry(bridge).decoder != prior:
-            valid = ", ".join(n for _, n in target_choices(prior))
-            raise InputError(f"Target {bridge!r} belongs to the prior {get_entry(bridge).decoder!r}, "
-                             f"not {prior!r}. Targets of {prior}: {valid}.")
+    if bridge not in names:
+        if prior is None:
+            raise InputError(f"Target: unknown target {excerpt(bridge)}. Valid targets: {', '.join(names)}.")
+        raise InputError(f"Target: unknown target {excerpt(bridge)}. Targets of {prior}: "
+                         f"{_listing(target_choices(prior))}.")
+    if prior is not None and get_entry(bridge).decoder != prior:
+        raise InputError(f"Target: {bridge!r} belongs to the prior {get_entry(bridge).decoder!r}, "
+                         f"not {prior!r}. Targets of {prior}: {_listing(target_choices(prior))}.")
     return bridge
 
 
@@ -108,13 +132,13 @@ def as_int(value, what: str, limits: tuple) -> int:
         try:
             value = float(value.strip())
         except ValueError:
-            raise InputError(f"{what} must be a whole number from {lo} to {hi}, got {value!r}.") from None
+            raise InputError(f"{what} must be a whole number from {lo} to {hi}, got {excerpt(value)}.") from None
     if isinstance(value, float):
         if not math.isfinite(value) or value != int(value):
             raise InputError(f"{what} must be a whole number from {lo} to {hi}, got {value!r}.")
         value = int(value)
     if not isinstance(value, int):
-        raise InputError(f"{what} must be a whole number from {lo} to {hi}, got {value!r}.")
+        raise InputError(f"{what} must be a whole number from {lo} to {hi}, got {excerpt(value)}.")
     if not lo <= value <= hi:
         raise InputError(f"{what} must be from {lo} to {hi}, got {value}.")
     return value

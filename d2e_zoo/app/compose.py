@@ -18,6 +18,8 @@ page shows the same pictures and numbers for all three.
 from __future__ import annotations
 
 import logging
+import re
+import shutil
 import threading
 import time
 from typing import Optional
@@ -29,7 +31,8 @@ from ..energies.expression import exact_classes, selected_classes
 from ..samplers import sample
 from ..trainers.live import DEFAULT_MAX_SECONDS, cache_folder, live_recipe, load_cached, train_live_bridge
 from ..zoo.registry import BRIDGE_TEMPERATURE, ENERGY_CLASSIFIER, get_entry, list_models
-from .choices import DEFAULT_STEPS, LIMITS, InputError, as_int, check_prior
+from .choices import DEFAULT_STEPS, EXCERPT_CHARS, LIMITS, InputError, as_int, check_prior, excerpt
+from .deadline import Deadline, DeadlineSteps
 from .models import get_model, pipeline_lock
 from .translate import Progress, build_translation, remember, report_progress, translate
 
@@ -47,16 +50,42 @@ _live: dict = {}
 _training = threading.Lock()
 
 
+_TERM = re.compile(r"\d+|even|odd|all", re.IGNORECASE)
+
+
+def check_expression_size(expression: str) -> str:
+    """``expression`` if it is within the app's caps on length, terms and bracket depth
+    (``LIMITS.expression_*``), else :class:`InputError` quoting only its first characters.
+    Runs in time linear in the length, before the parser sees the text."""
+    if len(expression) > LIMITS.expression_chars:
+        raise InputError(f"Target expression: {len(expression)} characters is too long; at most "
+                         f"{LIMITS.expression_chars} are accepted (it begins {expression[:EXCERPT_CHARS]!r}…).")
+    terms = len(_TERM.findall(expression))
+    if terms > LIMITS.expression_terms:
+        raise InputError(f"Target expression: {terms} digit or class terms are too many; at most "
+                         f"{LIMITS.expression_terms} are accepted (write '3,8' or 'even' for a set of digits).")
+    depth = deepest = 0
+    for c in expression:
+        depth += (c == "(") - (c == ")")
+        deepest = max(deepest, depth)
+    if deepest > LIMITS.expression_depth:
+        raise InputError(f"Target expression: brackets nested {deepest} deep; at most {LIMITS.expression_depth} "
+                         "levels are accepted.")
+    return expression
+
+
 def parse_target(expression) -> object:
-    """The parsed expression, or :class:`InputError` with the syntax."""
+    """The parsed expression, or :class:`InputError` with the syntax (inputs beyond the caps
+    of :func:`check_expression_size` are refused before parsing)."""
     if not isinstance(expression, str) or not expression.strip():
-        raise InputError("Write a target, e.g. 'even and not 4', '3 or 8' or 'even without 4'.")
+        raise InputError("Target expression: write a target, e.g. 'even and not 4', '3 or 8' or 'even without 4'.")
+    check_expression_size(expression)
     try:
         tree = parse_expression(expression)
     except ExpressionError as e:
-        raise InputError(str(e)) from None
+        raise InputError(f"Target expression: {e}") from None
     if not selected_classes(tree):
-        raise InputError(f"The target {str(tree)!r} selects no digit (e.g. 'even and odd'): nothing to sample.")
+        raise InputError(f"Target expression: {str(tree)!r} selects no digit (e.g. 'even and odd'): nothing to sample.")
     return tree
 
 
@@ -98,15 +127,39 @@ def live_recipe_for(prior: str, tree, weight: float):
 
 
 def live_bridge_for(prior: str, tree, weight: float):
-    """A bridge trained here earlier for this target (memory, then disk cache), or None."""
+    """A bridge trained here earlier for this target (memory, then disk cache), or None.
+
+    A cache entry counts once it is complete (its ``live.json``, written last, is there). One
+    that fails to load (a crash while writing, a truncated weight file) is moved aside to
+    ``<key>.broken-<time>`` with one log line, and None is returned: the target falls back
+    to MALA, and "Train a bridge" trains it again."""
     recipe = live_recipe_for(prior, tree, weight)
-    key = str(cache_folder(recipe))
+    folder = cache_folder(recipe)
+    key = str(folder)
     if key not in _live:
-        pipe = load_cached(recipe)
+        if not (folder / "live.json").is_file():
+            if folder.exists():
+                _move_aside(folder, "incomplete (no live.json)")
+            return None
+        try:
+            pipe = load_cached(recipe)
+        except Exception as e:  # any failure to read the files: the entry is unusable
+            _move_aside(folder, f"{type(e).__name__}: {excerpt(str(e), 200)}")
+            return None
         if pipe is None:
             return None
         _live[key] = pipe
     return _live[key]
+
+
+def _move_aside(folder, why: str) -> None:
+    aside = folder.with_name(f"{folder.name}.broken-{int(time.time())}")
+    try:
+        folder.rename(aside)
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        aside = "(deleted)"
+    logger.warning("cached live bridge %s could not be loaded (%s): moved to %s", folder.name, why, aside)
 
 
 def describe(prior: str, expression, weight) -> dict:
@@ -121,38 +174,43 @@ def describe(prior: str, expression, weight) -> dict:
 
 def _run_live(pipe, prior, tree, n, seed, progress: Progress):
     started = time.perf_counter()
+    deadline = Deadline()
     g = torch.Generator().manual_seed(seed)
     with pipeline_lock(f"live:{prior}:{tree}"):  # a pipeline's scheduler grid is per call: one run at a time
         out = pipe(num_samples=n, generator=g, num_inference_steps=DEFAULT_STEPS, return_trajectory=True,
                    decode=False, progress=False)
+    deadline.check("running the bridge")
     info = getattr(pipe, "live_info", {})
     metrics = {"bridge": f"bridge trained here for '{tree}'", "prior": prior, "source": "N(0, I)",
                "seconds_bridge": time.perf_counter() - started, "origin": "trained in this app",
                "train_seconds": info.get("train_seconds")}
     run_id = f"live:{prior}:{tree}|n={n}|seed={seed}"
     return remember(build_translation(run_id, metrics["bridge"], pipe.decode, out.trajectory, out.times,
-                                      pipe.target_classes, None, seed, started, progress, metrics))
+                                      pipe.target_classes, None, seed, started, progress, metrics, deadline))
 
 
 def _run_mala(prior, tree, weight, n, seed, mala_steps, progress: Progress):
     started = time.perf_counter()
+    deadline = Deadline()
     decoder = get_model(prior)
     energy = ExpressionPosterior(decoder, get_model(ENERGY_CLASSIFIER), tree, TEMPERATURE, weight)
     report_progress(progress, 0.1, f"MALA: {mala_steps} steps on {n} chains")
     g = torch.Generator().manual_seed(seed)
-    res = sample(energy, num_samples=n, method="mala", num_steps=mala_steps, step_size=MALA_STEP_SIZE,
+    stop = DeadlineSteps(mala_steps, deadline)
+    res = sample(energy, num_samples=n, method="mala", stop=stop, step_size=MALA_STEP_SIZE,
                  record_every=max(1, mala_steps // FRAMES), check_every=max(5, mala_steps // 20),
                  min_steps=min(50, mala_steps), generator=g)
     diag = res.diagnostic
     metrics = {"bridge": f"MALA ({res.steps} steps, shown at {len(res.trajectory_steps) - 1} frames) on '{tree}'",
                "prior": prior, "source": "N(0, I)",
                "seconds_bridge": res.seconds, "origin": "MALA (no bridge for this target yet)",
-               "mala_steps": res.steps, "mala_acceptance": res.acceptance_rate,
+               "mala_steps": res.steps, "mala_steps_asked": mala_steps, "mala_stopped_early": stop.stopped_early,
+               "mala_acceptance": res.acceptance_rate,
                "energy_settled": diag.settled, "energy_rhat": diag.rhat, "energy_drift_z": diag.drift_z}
     times = torch.tensor(res.trajectory_steps, dtype=torch.float32) * MALA_STEP_SIZE
     run_id = f"compose:{prior}:{tree}:w={weight:g}|n={n}|seed={seed}|mala={mala_steps}"
     return remember(build_translation(run_id, metrics["bridge"], decoder, res.trajectory, times,
-                                      energy.classes, None, seed, started, progress, metrics))
+                                      energy.classes, None, seed, started, progress, metrics, Deadline()))
 
 
 def sample_target(prior: str, expression, weight=DEFAULT_WEIGHT, num_samples=16, seed=0,

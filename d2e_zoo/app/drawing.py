@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -22,6 +24,7 @@ import torch
 from PIL import Image
 
 from .choices import DEFAULT_DRAW_SAMPLES, DEFAULT_STEPS, LIMITS, InputError, as_int, check_bridge
+from .deadline import Deadline
 from .models import get_pipeline
 from .translate import Progress, Translation, report_progress, translate
 
@@ -32,9 +35,68 @@ INVERSION_RESTARTS = 8
 PIXEL_SIGMA = 0.3  # noise scale of the pixel likelihood in GAN inversion; the prior term is 0.5 ||z||^2
 
 
+def check_picture_size(width: int, height: int) -> None:
+    """:class:`InputError` if a ``width`` x ``height`` picture is over ``LIMITS.image_pixels``."""
+    if width * height > LIMITS.image_pixels:
+        side = int(LIMITS.image_pixels ** 0.5)
+        raise InputError(f"Picture: {width}x{height} pixels is too large; at most {side}x{side} "
+                         f"({LIMITS.image_pixels / 1e6:.0f} million pixels) are accepted: shrink it first.")
+
+
+def check_picture_file(path) -> tuple[int, int]:
+    """``(width, height)`` of a picture file from its header (nothing decoded), or
+    :class:`InputError` if it is not a picture or is larger than ``LIMITS.image_pixels``."""
+    try:
+        with warnings.catch_warnings(), Image.open(path) as img:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            size = img.size
+    except Image.DecompressionBombError as e:  # PIL's own bound (app.py sets it from LIMITS.image_pixels)
+        raise InputError(_too_large(e)) from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise InputError(f"Picture: could not read it as an image ({type(e).__name__}); "
+                         "upload a PNG or JPEG of a digit.") from None
+    check_picture_size(*size)
+    return size
+
+
+def _too_large(e: Exception) -> str:
+    side = int(LIMITS.image_pixels ** 0.5)
+    found = re.search(r"\((\d+) pixels\)", str(e))  # PIL: "Image size (144000000 pixels) exceeds ..."
+    size = f"{int(found.group(1)) / 1e6:.0f} million pixels" if found else "it"
+    return f"Picture: {size} is too large; at most {side}x{side} pixels are accepted: shrink it first."
+
+
+def _shrunk(img: Image.Image) -> Image.Image:
+    """``img`` (size already checked) decoded at most ``LIMITS.image_side`` pixels a side."""
+    side = LIMITS.image_side
+    if max(img.size) > side:
+        img.draft("RGBA", (side, side))  # JPEG: decode at a reduced scale
+        img.thumbnail((side, side))
+    return img
+
+
+def _open_picture(path) -> np.ndarray:
+    """A picture file as an RGBA array: its size is read from the header and checked before decoding."""
+    check_picture_file(path)
+    try:
+        with warnings.catch_warnings(), Image.open(path) as img:  # lazy: reads the header only
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked here
+            check_picture_size(*img.size)
+            return np.asarray(_shrunk(img).convert("RGBA"))
+    except InputError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise InputError(_too_large(e)) from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise InputError(f"Picture: could not read it as an image ({type(e).__name__}); "
+                         "upload a PNG or JPEG of a digit.") from None
+
+
 def _as_array(value) -> Optional[np.ndarray]:
     if value is None:
         return None
+    if isinstance(value, dict) and value.get("path"):  # a file as Gradio passes it unprocessed (API calls)
+        return _open_picture(value["path"])
     if isinstance(value, dict):  # a Gradio ImageEditor / Sketchpad value
         for key in ("composite", "background"):
             arr = _as_array(value.get(key))
@@ -42,16 +104,20 @@ def _as_array(value) -> Optional[np.ndarray]:
                 return arr
         return None
     if isinstance(value, (str, Path)):
-        try:
-            with Image.open(value) as img:
-                return np.asarray(img.convert("RGBA"))
-        except (OSError, ValueError) as e:
-            raise InputError(f"Could not read the image {str(value)!r}: {e}") from None
+        return _open_picture(value)
     if isinstance(value, Image.Image):
-        return np.asarray(value.convert("RGBA"))
+        check_picture_size(*value.size)
+        return np.asarray(_shrunk(value.copy()).convert("RGBA"))
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     if isinstance(value, np.ndarray):
+        if value.ndim >= 2:
+            h, w = value.shape[:2] if value.ndim == 2 or value.shape[-1] in (1, 3, 4) else value.shape[-2:]
+            check_picture_size(w, h)
+            if (max(h, w) > LIMITS.image_side and value.dtype == np.uint8
+                    and (value.ndim == 2 or (value.ndim == 3 and value.shape[-1] in (1, 3, 4)))):
+                img = Image.fromarray(value[..., 0] if value.ndim == 3 and value.shape[-1] == 1 else value)
+                return np.asarray(_shrunk(img))
         return value
     raise InputError(f"Expected an image, got {type(value).__name__}.")
 
@@ -83,7 +149,7 @@ def to_ink(value) -> np.ndarray:
     else:
         raise InputError(f"Expected a greyscale, RGB or RGBA picture, got an array of shape {arr.shape}.")
     if min(lum.shape) < 4:
-        raise InputError(f"The picture is too small ({lum.shape[1]}x{lum.shape[0]} pixels).")
+        raise InputError(f"Picture: it is too small ({lum.shape[1]}x{lum.shape[0]} pixels).")
     if alpha is not None and alpha.min() < 0.99:  # transparency: strokes are what is opaque and not white
         if alpha.max() < INK_THRESHOLD:
             raise InputError(EMPTY)
@@ -130,12 +196,13 @@ def image_to_digit(value) -> torch.Tensor:
 
 def invert_decoder(decoder, image: torch.Tensor, steps: int = INVERSION_STEPS,
                    restarts: int = INVERSION_RESTARTS, seed: int = 0, lr: float = 0.05,
-                   progress: Progress = None) -> tuple[torch.Tensor, float]:
+                   progress: Progress = None, deadline: Optional[Deadline] = None) -> tuple[torch.Tensor, float]:
     """A latent ``(1, d)`` whose image ``decoder(z)`` matches ``image`` ``(1, 1, 28, 28)``
     (GAN inversion; ``decoder`` is the latent-to-image network G).
 
     Minimises ``||G(z) - x||^2 / (2 sigma^2) + ||z||^2 / 2`` (a MAP estimate under the N(0, I)
-    prior) with Adam from ``restarts`` seeded starting points at once, and keeps the best.
+    prior) with Adam from ``restarts`` seeded starting points at once, and keeps the best
+    (stopping early if ``deadline`` passes).
     Returns ``(z, mean squared pixel error of G(z))``. The decoder's weights are untouched."""
     d = decoder.latent_dim
     x = image.reshape(1, -1)
@@ -146,6 +213,8 @@ def invert_decoder(decoder, image: torch.Tensor, steps: int = INVERSION_STEPS,
     every = max(1, steps // 20)
     with torch.enable_grad():
         for i in range(steps):
+            if deadline is not None and deadline.passed():
+                break
             recon = decoder(z).reshape(restarts, -1)
             loss = ((recon - x) ** 2).sum(-1) / (2 * PIXEL_SIGMA**2) + 0.5 * (z**2).sum(-1)
             (grad,) = torch.autograd.grad(loss.sum(), z)  # grads of z only: weights stay untouched
@@ -165,13 +234,13 @@ def invert_decoder(decoder, image: torch.Tensor, steps: int = INVERSION_STEPS,
 
 @torch.no_grad()
 def image_to_latent(decoder, image: torch.Tensor, progress: Progress = None, seed: int = 0,
-                    steps: int = INVERSION_STEPS) -> tuple[torch.Tensor, str]:
+                    steps: int = INVERSION_STEPS, deadline: Optional[Deadline] = None) -> tuple[torch.Tensor, str]:
     """``(z (1, d), how)``: the VAE encoder's mean if ``decoder`` has ``encode``, else GAN inversion."""
     if hasattr(decoder, "encode"):
         report_progress(progress, 0.1, "Encoding your digit with the VAE")
         mean, _ = decoder.encode(image)
         return mean, "VAE encoder mean"
-    z, _ = invert_decoder(decoder, image, steps=steps, seed=seed, progress=progress)
+    z, _ = invert_decoder(decoder, image, steps=steps, seed=seed, progress=progress, deadline=deadline)
     return z, f"GAN inversion ({steps} Adam steps, {INVERSION_RESTARTS} starts)"
 
 
@@ -195,15 +264,16 @@ def translate_drawing(bridge: str, picture, num_samples: int = DEFAULT_DRAW_SAMP
     n = as_int(num_samples, "Number of translations", LIMITS.draw_samples)
     seed = as_int(seed, "Seed", LIMITS.seed)
     steps = as_int(steps, "Sampling steps", LIMITS.steps)
+    deadline = Deadline()
     digit = image_to_digit(picture)
     pipe = get_pipeline(bridge)
-    z0, method = image_to_latent(pipe.decoder, digit, progress, seed, inversion_steps)
+    z0, method = image_to_latent(pipe.decoder, digit, progress, seed, inversion_steps, deadline)
     recon = pipe.decode(z0)
     err = float(((recon - digit) ** 2).mean())
     key = hashlib.sha1(digit.numpy().tobytes()).hexdigest()[:8]
     report_progress(progress, 0.6, f"Translating your digit ({key})")
     tr = translate(bridge, seed=seed, steps=steps, latents=z0.repeat(n, 1),
-                   progress=lambda f, d: report_progress(progress, 0.6 + 0.4 * f, d))
+                   progress=lambda f, d: report_progress(progress, 0.6 + 0.4 * f, d), deadline=deadline)
     tr.metrics["source"] = "your digit"
     return DrawingTranslation(digit=digit, reconstruction=recon, method=method, reconstruction_error=err,
                               translation=tr)

@@ -34,7 +34,7 @@ def _lock_for(name: str) -> threading.Lock:
 def get_model(name: str):
     """The zoo object ``name`` (a pipeline, generator, VAE or the judge), loaded on first use.
 
-    Raises :class:`InputError` with a readable message if it cannot be loaded."""
+    Raises :class:`InputError` with a readable message (no server paths) if it cannot be loaded."""
     obj = _cache.get(name)
     if obj is not None:
         return obj
@@ -49,9 +49,12 @@ def get_model(name: str):
                 plan = plan_load(name)  # network I/O (bounded): outside the build lock
                 with _build_lock:
                     obj = build(plan)
-            except ZooLoadError as e:
-                raise InputError(f"The model {name!r} is not available in this installation: {e}") from None
-            logger.info("loaded %s (%s)", name, getattr(getattr(obj, "zoo_info", None), "origin", "?"))
+            except ZooLoadError as e:  # the reason names server paths: for the log only
+                logger.warning("%s could not be loaded: %s", name, e)
+                raise InputError(f"Model: {name!r} could not be loaded in this installation (the server's log "
+                                 "says why).") from None
+            # debug: a fallback to the bundled copy was already reported in one line by the loader
+            logger.debug("loaded %s (%s)", name, getattr(getattr(obj, "zoo_info", None), "origin", "?"))
             _cache[name] = obj
     return obj
 

@@ -11,11 +11,9 @@ Grids are built with :func:`d2e_zoo.visual.image_grid` and :func:`~d2e_zoo.visua
 
 from __future__ import annotations
 
-import atexit
+import hashlib
 import io
 import os
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 from typing import Optional
@@ -24,10 +22,16 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from ..visual import image_grid, to_pil
+from .tempfiles import process_folder
 
 FRAME_GREY = 0.35  # the box around each pair, and the line between source and translation
 MAX_GIF_FRAMES = 41
 _CAPTION = 18
+
+
+def header_height(scale: int) -> int:
+    """Height of the strip above a grid (upscaled ``scale`` times) that names the halves of its boxes."""
+    return 6 * scale + 4
 
 
 def pairs_per_row(n: int) -> int:
@@ -74,10 +78,29 @@ def with_caption(img: Image.Image, text: str) -> Image.Image:
     return out
 
 
+def with_header(img: Image.Image, n: int, scale: int, left: str = "source", right: str = "result") -> Image.Image:
+    """``img`` (a grid of :func:`pair_grid` for ``n`` samples, upscaled ``scale`` times) with a
+    strip of text above it naming the two halves of the boxes of its first row (one line for the
+    whole grid when the halves are too narrow for a word)."""
+    height = header_height(scale)
+    out = Image.new("L", (img.width, img.height + height), 0)
+    out.paste(img, (0, height))
+    draw, font = ImageDraw.Draw(out), _font(max(10, 5 * scale))
+    half = 28 * scale
+    if half < 40:
+        draw.text((2, 1), f"each box: {left} | {right}", fill=230, font=font)
+        return out
+    for c in range(pairs_per_row(n)):
+        x0 = c * 63 * scale
+        draw.text((x0 + scale + 2, 1), left, fill=170, font=font)
+        draw.text((x0 + 30 * scale + 2, 1), right, fill=255, font=font)
+    return out
+
+
 def pairs_image(tr, scale: Optional[int] = None) -> Image.Image:
-    """Sources and translations: box i holds ``[G(z0_i) | G(z1_i)]``."""
+    """Sources and translations: box i holds ``[G(z0_i) | G(z1_i)]``, the halves named above the first row."""
     scale = scale or default_scale(tr.num_samples)
-    return to_pil(pair_grid(tr.sources, tr.translations), scale)
+    return with_header(to_pil(pair_grid(tr.sources, tr.translations), scale), tr.num_samples, scale)
 
 
 def step_text(tr, step: int) -> str:
@@ -91,7 +114,9 @@ def frame_image(tr, step: int, scale: Optional[int] = None) -> Image.Image:
 
         raise InputError(f"Step must be from 0 to {tr.steps}, got {step}.")
     scale = scale or default_scale(tr.num_samples)
-    return with_caption(to_pil(pair_grid(tr.sources, tr.images(step)), scale), step_text(tr, step))
+    grid = with_header(to_pil(pair_grid(tr.sources, tr.images(step)), scale), tr.num_samples, scale,
+                       right="result" if step == tr.steps else f"step {step}")
+    return with_caption(grid, step_text(tr, step))
 
 
 def gif_steps(steps: int, max_frames: int = MAX_GIF_FRAMES) -> list[int]:
@@ -117,30 +142,27 @@ def gif_bytes(frames: list[Image.Image], seconds: float = 2.5, hold_ms: int = 12
     return buf.getvalue()
 
 
-_gif_dir: Optional[Path] = None
-_gif_lock = threading.Lock()
 KEEP_GIFS = 64
 
 
 def _gif_folder() -> Path:
-    global _gif_dir
-    with _gif_lock:
-        if _gif_dir is None:
-            _gif_dir = Path(tempfile.mkdtemp(prefix="d2e_zoo_app_"))
-            atexit.register(shutil.rmtree, _gif_dir, ignore_errors=True)
-        return _gif_dir
+    return process_folder("gifs")
+
+
+def gif_name(run_id: str) -> str:
+    """``path-<16 hex digits>.gif``: a short name from a hash of the run id, whatever its length."""
+    return f"path-{hashlib.sha1(run_id.encode()).hexdigest()[:16]}.gif"
 
 
 def animation_gif(tr, path=None, scale: Optional[int] = None) -> Path:
     """Write the trajectory animation of ``tr`` as a GIF; returns its path.
 
-    Without ``path`` it goes to this process's temporary folder, named by the run id, which
-    keeps the newest :data:`KEEP_GIFS` files."""
+    Without ``path`` it goes to this process's temporary folder, named by :func:`gif_name`,
+    which keeps the newest :data:`KEEP_GIFS` files."""
     data = gif_bytes(animation_frames(tr, scale))
     if path is None:
         folder = _gif_folder()
-        safe = "".join(c for c in tr.run_id.replace("|", "_") if c.isalnum() or c in "-_")  # mnist-3_n16_seed0_steps20
-        path = folder / f"{safe}.gif"
+        path = folder / gif_name(tr.run_id)
         old = sorted(folder.glob("*.gif"), key=lambda p: p.stat().st_mtime)
         for p in old[:max(0, len(old) - KEEP_GIFS + 1)]:
             p.unlink(missing_ok=True)
@@ -161,33 +183,45 @@ def probability_figure(tr):
     fig = Figure(figsize=(6.0, 3.4), dpi=100, layout="constrained")
     ax = fig.add_subplot()
     ax.plot(t, p, color="tab:blue", alpha=max(0.08, min(0.5, 4.0 / tr.num_samples)), linewidth=1)
-    ax.plot(t, p.mean(1), color="black", linewidth=2.5, label=f"mean of {tr.num_samples}")
-    ax.set_ylim(-0.02, 1.02)
+    ax.plot(t, p.mean(1), color="black", linewidth=2.5, label=f"average of the {tr.num_samples} samples")
+    ax.set_ylim(-0.02, 1.12)  # room above 1 for the legend
     ax.set_xlim(float(t[0]), float(t[-1]))
-    ax.set_xlabel("time t (0 = start, end = result; bridge time, or Langevin time for MALA)")
-    ax.set_ylabel(f"judge p(digit in {{{','.join(map(str, tr.target_classes))}}})")
+    ax.set_xlabel("along the path (left: the start, right: the result)")
+    ax.set_ylabel(f"judge's probability of {{{','.join(map(str, tr.target_classes))}}}")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8, frameon=False, ncols=2)
     return fig
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
 def metrics_markdown(metrics: dict) -> str:
-    """The numbers a curious user wants, as a Markdown table."""
+    """The numbers a curious user wants, as a Markdown list with a plain explanation of each."""
     targets = ", ".join(map(str, metrics["target_classes"]))
     counts = ", ".join(f"{d}: {c}" for d, c in metrics.get("judge_counts", {}).items())
+    total = metrics.get("seconds_total", metrics["seconds_compute"])
     rows = [
-        ("Judge precision", f"**{metrics['judge_precision']:.0%}** of the translations are {{{targets}}} "
-         f"(sources: {metrics['judge_precision_source']:.0%})"),
-        ("Judge's mean p(target)", f"{metrics['target_probability']:.3f} (sources: "
-         f"{metrics['target_probability_source']:.3f})"),
-        ("Judge's digits", counts),
-        ("Transport cost E‖z1 − z0‖²", f"{metrics['transport_cost']:.3f}"),
-        ("Time taken", f"{metrics.get('seconds_total', metrics['seconds_compute']):.2f} s "
-         f"(bridge {metrics['seconds_bridge']:.2f} s)"),
-        ("Run", f"{metrics['bridge']} from {metrics['source']} on {metrics['prior']}, "
-         f"{metrics['num_samples']} samples, seed {metrics['seed']}, {metrics['steps']} steps"),
+        ("Judged on target", f"{metrics['judge_precision']:.0%} of the results are {{{targets}}} "
+         f"(of the sources: {metrics['judge_precision_source']:.0%})",
+         "the judge is a separate digit classifier, never used in training; this is the share it reads as a "
+         "target digit"),
+        ("Judge's confidence", f"{metrics['target_probability']:.2f} (sources: "
+         f"{metrics['target_probability_source']:.2f})",
+         "the judge's probability that a result is a target digit, averaged over the samples (0 to 1)"),
+        ("Digits the judge sees", counts, "digit: how many of the results the judge reads as it"),
+        ("Distance moved", f"{metrics['transport_cost']:.2f}",
+         "how far each random code moved from start to result (mean squared distance E‖z1 − z0‖²): "
+         "smaller means results stay closer to their sources"),
+        ("Time taken", f"{_duration(total)} in all",
+         f"the sampling itself took {_duration(metrics['seconds_bridge'])}; the rest is drawing every step, "
+         "asking the judge and making the pictures"),
+        ("Run", f"{metrics['bridge']} from {metrics['source']} on {metrics['prior']}",
+         f"{metrics['num_samples']} samples, seed {metrics['seed']}, {metrics['steps']} steps: the same "
+         "settings give the same pictures"),
     ]
-    return "| | this batch |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+    return "\n".join(f"- **{k}: {v}**  \n  {why}" for k, v, why in rows)
 
 
 __all__ = ["animation_gif", "frame_image", "gif_bytes", "metrics_markdown", "pair_grid", "pair_tiles",

@@ -24,6 +24,7 @@ import torch
 
 from ..zoo.registry import get_entry
 from .choices import DEFAULT_STEPS, InputError, validate_request
+from .deadline import Deadline
 from .models import get_judge, get_pipeline, pipeline_lock
 
 logger = logging.getLogger(__name__)
@@ -144,12 +145,13 @@ def report_progress(progress: Progress, fraction: float, desc: str) -> None:
 @torch.no_grad()
 def translate(bridge: str, num_samples: int = 16, seed: int = 0, steps: int = DEFAULT_STEPS,
               latents: Optional[torch.Tensor] = None, prior: Optional[str] = None, progress: Progress = None,
-              use_cache: bool = True) -> Translation:
+              use_cache: bool = True, deadline: Optional[Deadline] = None) -> Translation:
     """Translate ``num_samples`` source samples (or the given ``latents`` ``(N, d)``) with ``bridge``.
 
     Inputs are validated (:class:`~d2e_zoo.app.choices.InputError` with a readable message);
     ``prior``, when given, must be the bridge's decoder (its zoo name). ``progress(fraction, text)`` is
-    called between stages. Returns a :class:`Translation`, cached by its run id."""
+    called between stages; past ``deadline`` (default: the app's limit from now) it raises
+    :class:`InputError`. Returns a :class:`Translation`, cached by its run id."""
     if latents is not None:
         if not isinstance(latents, torch.Tensor) or latents.dim() != 2:
             raise InputError("latents must be a tensor of shape (N, latent_dim)")
@@ -161,6 +163,7 @@ def translate(bridge: str, num_samples: int = 16, seed: int = 0, steps: int = DE
         if hit is not None:
             return hit
     start = time.perf_counter()
+    deadline = deadline or Deadline()
     report_progress(progress, 0.0, f"Loading {bridge}")
     pipe = get_pipeline(bridge)
     entry = get_entry(bridge)
@@ -173,13 +176,15 @@ def translate(bridge: str, num_samples: int = 16, seed: int = 0, steps: int = DE
         out = pipe(num_samples=None if latents is not None else n, latents=latents, generator=g,
                    num_inference_steps=steps, return_trajectory=True, decode=False, progress=False)
     bridge_seconds = time.perf_counter() - start
+    deadline.check("running the bridge")
     source = ("given latents" if latents is not None else "N(0, I)" if entry.source_classes is None
               else "posterior of digit(s) " + " ".join(map(str, entry.source_classes)))
     result = build_translation(run_id, bridge, pipe.decode, out.trajectory, out.times, pipe.target_classes,
                                entry.source_classes, seed, start, progress,
                                {"bridge": bridge, "prior": entry.decoder, "source": source,
                                 "seconds_bridge": bridge_seconds,
-                                "origin": getattr(getattr(pipe, "zoo_info", None), "origin", "unknown")})
+                                "origin": getattr(getattr(pipe, "zoo_info", None), "origin", "unknown")},
+                               deadline)
     if use_cache:
         _runs.put(run_id, result)
     return result
@@ -188,9 +193,10 @@ def translate(bridge: str, num_samples: int = 16, seed: int = 0, steps: int = DE
 @torch.no_grad()
 def build_translation(run_id: str, name: str, decode: Callable, trajectory: torch.Tensor, times: torch.Tensor,
                       targets, source_classes, seed: int, started: float, progress: Progress = None,
-                      metrics: Optional[dict] = None) -> Translation:
+                      metrics: Optional[dict] = None, deadline: Optional[Deadline] = None) -> Translation:
     """Decode a latent path ``trajectory`` ``(K+1, N, d)``, ask the judge along it and compute the
-    numbers: the part shared by bridges (zoo or freshly trained) and MALA runs."""
+    numbers: the part shared by bridges (zoo or freshly trained) and MALA runs. Past
+    ``deadline`` (checked after decoding) it raises :class:`InputError`."""
     if not bool(torch.isfinite(trajectory).all()):  # never judge (and show) black images of NaN latents
         raise RuntimeError(f"{name} produced non-finite latents (NaN or inf): its weights or its energy are "
                            "broken, so there is nothing to show")
@@ -198,6 +204,8 @@ def build_translation(run_id: str, name: str, decode: Callable, trajectory: torc
     report_progress(progress, 0.4, "Decoding every step")
     images = decode(trajectory.reshape(-1, trajectory.shape[-1]))  # ((K+1) N, 1, 28, 28)
     frames = (images.reshape(steps + 1, n, 28, 28) * 255).round().clamp(0, 255).to(torch.uint8)
+    if deadline is not None:
+        deadline.check("decoding the path")
     report_progress(progress, 0.6, "Asking the judge along the path")
     probes = probe_steps(steps)
     targets = tuple(targets)
