@@ -62,6 +62,24 @@ def test_training_a_bridge_caches_it_in_memory_and_on_disk(cache):
     assert method2 == "trained here" and torch.equal(tr2.trajectory, tr.trajectory)
 
 
+@pytest.mark.slow
+def test_a_crash_while_caching_a_trained_bridge_leaves_no_entry(cache, monkeypatch):
+    """The cache entry is written in a temporary folder and renamed only once complete: a crash
+    half-way through writing the weights leaves nothing a later request would load."""
+    from d2e_zoo.trainers import live
+
+    def crash(pipe, folder, shared=True):
+        (folder / "half-written.safetensors").write_bytes(b"\0" * 10)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(live, "save_bridge", crash)
+    with pytest.raises(Exception, match="disk full"):
+        compose.train_bridge("mnist-gan", "3 or 8", 0.35, num_samples=2, seed=0)
+    root = cache / "live-bridges"
+    assert not root.exists() or not any(root.iterdir()), list(root.iterdir())
+    assert compose.describe("mnist-gan", "3 or 8", 0.35)["method"] == "MALA"
+
+
 def test_one_training_at_a_time(cache):
     assert compose._training.acquire(blocking=False)
     try:

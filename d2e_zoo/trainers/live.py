@@ -23,6 +23,7 @@ from typing import Callable, Optional
 from ..energies.algebra import DEFAULT_NEGATION_WEIGHT
 from ..ipf.trainer import IPFTrainer
 from ..zoo.registry import BRIDGE_TEMPERATURE, ENERGY_CLASSIFIER, get_entry, list_models
+from ..checkpointing import staged_folder
 from .bridge import bridge_endpoints, make_pipeline, save_bridge
 from .recipe import Recipe, RecipeError, as_recipe
 
@@ -111,10 +112,13 @@ def train_live_bridge(recipe: Recipe | dict, callback: Optional[Callable[[float,
     pipe = make_pipeline(trainer, decoder, classifier, recipe)
     pipe.set_progress_bar_config(disable=True)
     folder = cache_folder(recipe)
-    save_bridge(pipe, folder)
     info = {"recipe": recipe.to_dict(), "train_seconds": time.perf_counter() - t0,
             "ipf_iterations": trainer.state.iteration}
-    (folder / "live.json").write_text(json.dumps(info, indent=2))
+    # written into a temporary folder that replaces the cache entry by a rename only once
+    # complete: a crash mid-write never leaves a truncated entry behind
+    with staged_folder(folder) as staging:
+        save_bridge(pipe, staging)
+        (staging / "live.json").write_text(json.dumps(info, indent=2))
     pipe.live_info = info
     logger.info("live bridge %s trained in %.0f s, cached in %s", recipe.name, info["train_seconds"], folder)
     return pipe
