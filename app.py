@@ -18,13 +18,16 @@ import sys
 import threading
 import time
 
+from d2e_zoo.argtypes import HelpFormatter
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
 _T0 = time.perf_counter()
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     env = os.environ
-    p = argparse.ArgumentParser(description="d2e-zoo: data-free translation in the browser")
+    p = argparse.ArgumentParser(prog="python app.py", formatter_class=HelpFormatter,
+                                description="d2e-zoo: data-free translation in the browser")
     p.add_argument("--host", default=env.get("HOST") or env.get("GRADIO_SERVER_NAME") or "127.0.0.1",
                    help="address to listen on (env HOST or GRADIO_SERVER_NAME; default 127.0.0.1)")
     p.add_argument("--port", type=int, default=int(env.get("PORT") or env.get("GRADIO_SERVER_PORT") or 7860),

@@ -15,6 +15,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from ..argtypes import HelpFormatter
 
 logger = logging.getLogger(__name__)
 
@@ -90,11 +91,12 @@ def take(path, width: int = 1280, height: int = 900, chromium: str = CHROMIUM, t
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Save a screenshot of the d2e-zoo app's page (for the docs).")
+    p = argparse.ArgumentParser(prog="python -m d2e_zoo.app.screenshot", formatter_class=HelpFormatter,
+                                description="Save a screenshot of the d2e-zoo app's page (for the docs).")
     p.add_argument("path", nargs="?", default="docs/images/app.png", help="where to write the PNG")
-    p.add_argument("--width", type=int, default=1280, help="browser window width in CSS pixels (default 1280)")
-    p.add_argument("--height", type=int, default=900, help="height of the part of the page kept (default 900)")
-    p.add_argument("--chromium", default=CHROMIUM, help=f"the Chromium to drive (default {CHROMIUM})")
+    p.add_argument("--width", type=int, default=1280, help="browser window width in CSS pixels")
+    p.add_argument("--height", type=int, default=900, help="height of the part of the page kept")
+    p.add_argument("--chromium", default=CHROMIUM, help="the Chromium to drive")
     args = p.parse_args(argv)
     if not (320 <= args.width <= 4000 and 200 <= args.height <= 8000):
         p.error("--width must be from 320 to 4000 and --height from 200 to 8000")
