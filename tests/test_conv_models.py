@@ -15,7 +15,7 @@ def test_conv_generator_and_vae_shapes_ranges_and_round_trip(tmp_path):
     torch.manual_seed(0)
     g, vae, d = ConvGenerator(latent_dim=7, channels=8), ConvVAE(latent_dim=5, channels=8), ConvDiscriminator(8)
     z = torch.randn(3, 7)
-    x = g(z)
+    x = g(z).detach()
     assert x.shape == (3, 1, 28, 28) and 0 <= float(x.min()) and float(x.max()) <= 1
     assert d(x).shape == (3,)
     mean, log_var = vae.encode(x)
