@@ -58,6 +58,7 @@ class Domain:
             ``class_names``); lower case, unique: words joined by ``-``, or one digit.
         examples: target expressions shown in help texts (``"even and not 4"``).
         comma_example: a class set written with commas, for help texts (``"3,8"``).
+        hub_dataset: the Hugging Face dataset id named in model cards (default ``name``).
     """
 
     name: str
@@ -71,6 +72,7 @@ class Domain:
     slugs: tuple = ()
     examples: tuple = ()
     comma_example: str = ""
+    hub_dataset: str = ""
 
     def __post_init__(self):
         names = tuple(self.class_names)
@@ -92,6 +94,7 @@ class Domain:
         object.__setattr__(self, "groups", groups)
         object.__setattr__(self, "examples", tuple(self.examples) or (slugs[0], f"{slugs[0]} or {slugs[1]}"))
         object.__setattr__(self, "comma_example", self.comma_example or f"{slugs[0]},{slugs[1]}")
+        object.__setattr__(self, "hub_dataset", self.hub_dataset or self.name)
 
     # ------------------------------------------------------------------- classes --
     @property
@@ -160,6 +163,13 @@ class Domain:
             return f"{quoted} or {self.noun}s {self.valid_range} separated by commas"
         return f"{quoted} or class names ({', '.join(self.slugs)}) separated by commas"
 
+    def describe_class_list(self, classes: Iterable[int]) -> str:
+        """Classes as listed in model cards: ``3, 8`` (digits) or ``Sneaker (7), Bag (8)``."""
+        key = tuple(sorted(set(classes)))
+        if self.numeric:
+            return ", ".join(self.class_names[c] for c in key)
+        return ", ".join(f"{self.class_names[c]} ({c})" for c in key)
+
     def class_set_name(self, classes: Iterable[int]) -> str:
         """How a class set is written in expressions: its group name if it is one, else its
         slugs joined by commas (``"even"``, ``"3,8"``, ``"sneaker"``)."""
@@ -216,8 +226,9 @@ FASHION = Domain(
     class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                  "Ankle boot"),
     groups={"footwear": (5, 7, 9), "tops": (0, 2, 4, 6)}, loader=_load_fashion, noun="class",
-    data_description="Fashion-MNIST 28x28 grayscale pictures of clothing (Zalando)",
-    examples=("footwear and not sandal", "sneaker or ankle-boot", "tops without shirt"), comma_example="sneaker,bag")
+    data_description="Fashion-MNIST-style 28x28 grayscale pictures of clothing",
+    examples=("footwear and not sandal", "sneaker or ankle-boot", "tops without shirt"), comma_example="sneaker,bag",
+    hub_dataset="fashion_mnist")
 
 DOMAINS: dict = {}
 
