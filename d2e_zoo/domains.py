@@ -179,12 +179,16 @@ class Domain:
                 return group
         return ",".join(self.slugs[c] for c in key)
 
+    def join_names(self, classes: Iterable[int]) -> str:
+        """Class names of a set, for labels: ``3 8`` (digits) or ``Sneaker, Ankle boot``."""
+        names = [self.class_names[c] for c in sorted(set(classes))]
+        return " ".join(names) if self.numeric else ", ".join(names)
+
     def describe_classes(self, classes: Iterable[int]) -> str:
         """A readable label for a class set: ``even digits (0 2 4 6 8)``, ``digit 5``,
         ``footwear (Sandal, Sneaker, Ankle boot)``, ``Sneaker``."""
         key = tuple(sorted(set(classes)))
-        names = [self.class_names[c] for c in key]
-        joined = " ".join(names) if self.numeric else ", ".join(names)
+        joined = self.join_names(key)
         group = next((g for g, m in self.groups.items() if m == key and len(key) > 1), None)
         if self.numeric:
             if group is not None:

@@ -49,10 +49,11 @@ from .classifier_posterior import (DEFAULT_TEMPERATURE, NUM_CLASSES, LatentPoste
                                    checked_domain)
 
 __all__ = ["ExpressionError", "parse_expression", "ExpressionPosterior", "Atom", "And", "Or", "Not", "Without",
-           "selected_classes", "exact_classes", "syntax_help", "tree_domain"]
+           "selected_classes", "exact_classes", "syntax_help", "tree_domain", "OPERATOR_WORDS"]
 
 _WORDS = {"and": "and", "&": "and", "or": "or", "|": "or", "not": "not", "!": "not", "~": "not",
           "without": "without"}
+OPERATOR_WORDS = frozenset(w for w in _WORDS if w.isalpha())  # and, or, not, without
 _TOKEN = re.compile(r"\s*(\(|\)|&|\||!|~|,|[A-Za-z]+(?:-[A-Za-z]+)*|\d+|\S)")
 ALL = frozenset(range(NUM_CLASSES))  # MNIST's classes; a tree's own: _universe(tree)
 
