@@ -211,9 +211,12 @@ def _load_mnist(split: str = "train", **kwargs):
     return load_mnist(split, **kwargs)
 
 
-def _load_fashion(split: str = "train", root=None):
+def _load_fashion(split: str = "train", root=None, source: str = "auto"):
     from .data.fashion_mnist import load_fashion_mnist
     from .data.mnist import MNISTData
+
+    if source != "auto":
+        raise DomainError(f"unknown Fashion-MNIST source {source!r}; valid sources: auto (the IDX files)")
 
     images, labels = load_fashion_mnist(split, root)
     return MNISTData(images, labels, f"fashion-mnist:{split}")
