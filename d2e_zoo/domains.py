@@ -26,6 +26,9 @@ __all__ = ["DOMAINS", "DEFAULT_DOMAIN", "Domain", "DomainError", "FASHION", "MNI
            "slugify"]
 
 DEFAULT_DOMAIN = "mnist"
+#: The operators of target expressions (:mod:`d2e_zoo.energies.expression`): no class or group may be called so.
+RESERVED_WORDS = frozenset({"and", "or", "not", "without"})
+_WORD = r"[a-z]+(-[a-z]+)*"  # a slug or group name: lower-case words joined by '-'
 
 
 class DomainError(ValueError):
@@ -76,19 +79,23 @@ class Domain:
 
     def __post_init__(self):
         names = tuple(self.class_names)
+        if len(names) < 2:
+            raise ValueError(f"domain {self.name!r}: needs at least 2 classes, got {names}")
         slugs = tuple(self.slugs) or tuple(slugify(n) for n in names)
         if len(slugs) != len(names) or len(set(slugs)) != len(slugs):
             raise ValueError(f"domain {self.name!r}: need one unique slug per class, got {slugs}")
-        bad = [s for s in slugs if not re.fullmatch(r"[a-z]+(-[a-z]+)*|\d", s)]
+        bad = [s for s in slugs if not re.fullmatch(rf"{_WORD}|\d", s) or s in RESERVED_WORDS]
         if bad:
             raise ValueError(f"domain {self.name!r}: slugs must be lower-case words joined by '-' or one digit, "
-                             f"got {bad}")
+                             f"and not one of {', '.join(sorted(RESERVED_WORDS))}; got {bad}")
         groups = {k: tuple(sorted(set(v))) for k, v in self.groups.items()}
         groups["all"] = tuple(range(len(names)))
         for key, members in groups.items():
-            if key in slugs or not members or not all(0 <= c < len(names) for c in members):
+            if (key in slugs or key in RESERVED_WORDS or not re.fullmatch(_WORD, key) or not members
+                    or not all(isinstance(c, int) and 0 <= c < len(names) for c in members)):
                 raise ValueError(f"domain {self.name!r}: group {key!r} = {members} must be a non-empty set of "
-                                 f"class indices 0-{len(names) - 1} whose name is not a class slug")
+                                 f"class indices 0-{len(names) - 1}, named by lower-case words joined by '-' "
+                                 "that are not a class slug or an operator")
         object.__setattr__(self, "class_names", names)
         object.__setattr__(self, "slugs", slugs)
         object.__setattr__(self, "groups", groups)

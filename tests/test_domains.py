@@ -53,10 +53,21 @@ def test_class_names_slugs_and_groups():
     (dict(class_names=("A", "B"), groups={"a": (0,)}), "not a class slug"),
     (dict(class_names=("A", "B"), groups={"none": ()}), "non-empty"),
     (dict(class_names=("A_", "B"), slugs=("a_", "b")), "lower-case words"),
+    (dict(class_names=("Or", "B")), "not one of and, not, or, without"),
+    (dict(class_names=("A", "B"), groups={"Both": (0, 1)}), "lower-case words"),
+    (dict(class_names=("A", "B"), groups={"not": (0, 1)}), "operator"),
+    (dict(class_names=("A",)), "at least 2 classes"),
 ])
 def test_a_malformed_domain_is_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Domain(name="toy", title="Toy", **kwargs)
+
+
+def test_reserved_words_are_the_expression_operators():
+    from d2e_zoo.domains import RESERVED_WORDS
+    from d2e_zoo.energies.expression import OPERATOR_WORDS
+
+    assert RESERVED_WORDS == OPERATOR_WORDS == {"and", "or", "not", "without"}
 
 
 def test_labels_and_set_names():
