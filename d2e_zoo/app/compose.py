@@ -190,7 +190,7 @@ def describe(prior: str, expression, weight) -> dict:
     live = None if bridge else live_bridge_for(prior, tree, w)
     method = "zoo bridge" if bridge else "trained here" if live is not None else "MALA"
     classes = sorted(selected_classes(tree))
-    return {"expression": str(tree), "digits": classes, "classes": classes,
+    return {"expression": str(tree), "digits": classes, "classes": classes,  # "digits": the older name
             "class_names": [domain.class_names[c] for c in classes], "domain": domain.name,
             "method": method, "bridge": bridge}
 
