@@ -2,7 +2,7 @@
 towards unnormalised densities) and a model zoo of data-free latent translators.
 
     import d2e_zoo
-    d2e_zoo.list_models()                  # names in the zoo
+    d2e_zoo.list_models()                  # names in the zoo (list_models(domain="mnist"): one domain's)
     pipe = d2e_zoo.load("mnist-even")       # a diffusers DiffusionPipeline
     out = pipe(num_samples=16, generator=torch.Generator().manual_seed(0))
 
@@ -10,8 +10,9 @@ Sub-packages, one concept each: ``endpoints`` (the two ends of a bridge), ``dyna
 (time grids, reference processes, Gaussian kernels, simulation), ``objectives`` (losses),
 ``exploration`` (Langevin kernels, replay buffer), ``samplers`` (ULA / MALA / gradient
 flow on any energy, with stopping rules), ``ipf`` (the trainer and checkpoints), ``metrics``,
-``benchmarks``, ``data`` (MNIST, Fashion-MNIST), ``models`` (diffusers models), ``energies``
-(classifier posteriors, the energy algebra, digit expressions), ``pipelines`` (the bridge
+``benchmarks``, ``domains`` (what a kind of image is: class names, groups, data), ``data``
+(MNIST, Fashion-MNIST), ``models`` (diffusers models), ``energies`` (classifier posteriors,
+the energy algebra, class expressions), ``pipelines`` (the bridge
 pipeline and scheduler), ``trainers`` (recipe-driven and live training), ``zoo`` (registry
 and loading) and ``app`` (the Gradio demo).
 
@@ -32,6 +33,7 @@ _LAZY = {
     "CNNJudge": "d2e_zoo.models", "BridgeDriftModel": "d2e_zoo.models", "MLPDiscriminator": "d2e_zoo.models",
     "ConvGenerator": "d2e_zoo.models", "ConvVAE": "d2e_zoo.models", "ConvDiscriminator": "d2e_zoo.models",
     "ClassifierPosterior": "d2e_zoo.energies", "ExpressionPosterior": "d2e_zoo.energies",
+    "Domain": "d2e_zoo.domains", "DOMAINS": "d2e_zoo.domains", "get_domain": "d2e_zoo.domains",
 }
 
 __all__ = sorted(_LAZY)

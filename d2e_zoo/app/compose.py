@@ -1,5 +1,6 @@
-"""Targets written as expressions ("even and not 4", "3 or 8", "even without 4"): sample them
-with the best available tool, or train a bridge for them on the spot.
+"""Targets written as expressions ("even and not 4", "3 or 8", "even without 4"; over the class
+names of the prior's domain, e.g. "footwear and not sandal"): sample them with the best
+available tool, or train a bridge for them on the spot.
 
 For a prior and an expression, :func:`sample_target` uses, in order:
 
@@ -27,10 +28,11 @@ from typing import Optional
 import torch
 
 from ..energies import DEFAULT_NEGATION_WEIGHT, ExpressionError, ExpressionPosterior, parse_expression
-from ..energies.expression import exact_classes, selected_classes
+from ..domains import DEFAULT_DOMAIN, get_domain
+from ..energies.expression import OPERATOR_WORDS, exact_classes, selected_classes
 from ..samplers import sample
 from ..trainers.live import DEFAULT_MAX_SECONDS, cache_folder, live_recipe, load_cached, train_live_bridge
-from ..zoo.registry import BRIDGE_TEMPERATURE, ENERGY_CLASSIFIER, get_entry, list_models
+from ..zoo.registry import BRIDGE_TEMPERATURE, energy_classifier, get_entry, list_models
 from .choices import DEFAULT_STEPS, EXCERPT_CHARS, LIMITS, InputError, as_int, check_prior, excerpt
 from .deadline import Deadline, DeadlineSteps
 from .models import get_model, pipeline_lock
@@ -50,20 +52,33 @@ _live: dict = {}
 _training = threading.Lock()
 
 
-_TERM = re.compile(r"\d+|even|odd|all", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*|\d+")
 
 
-def check_expression_size(expression: str) -> str:
+def _terms(expression: str) -> int:
+    """How many class terms (words and numbers other than the operators) ``expression`` has."""
+    return sum(1 for w in _WORD.findall(expression) if w.lower() not in OPERATOR_WORDS)
+
+
+def _domain_of_prior(prior: str):
+    return get_domain(get_entry(prior).domain)
+
+
+def check_expression_size(expression: str, domain=DEFAULT_DOMAIN) -> str:
     """``expression`` if it is within the app's caps on length, terms and bracket depth
     (``LIMITS.expression_*``), else :class:`InputError` quoting only its first characters.
     Runs in time linear in the length, before the parser sees the text."""
+    domain = get_domain(domain)
     if len(expression) > LIMITS.expression_chars:
         raise InputError(f"Target expression: {len(expression)} characters is too long; at most "
                          f"{LIMITS.expression_chars} are accepted (it begins {expression[:EXCERPT_CHARS]!r}…).")
-    terms = len(_TERM.findall(expression))
+    terms = _terms(expression)
     if terms > LIMITS.expression_terms:
-        raise InputError(f"Target expression: {terms} digit or class terms are too many; at most "
-                         f"{LIMITS.expression_terms} are accepted (write '3,8' or 'even' for a set of digits).")
+        kind = f"{domain.noun} or class" if domain.noun != "class" else "class"
+        group = next(iter(domain.groups))
+        raise InputError(f"Target expression: {terms} {kind} terms are too many; at most "
+                         f"{LIMITS.expression_terms} are accepted (write '{domain.comma_example}' or '{group}' for a "
+                         f"set of {domain.noun}{'es' if domain.noun.endswith('s') else 's'}).")
     depth = deepest = 0
     for c in expression:
         depth += (c == "(") - (c == ")")
@@ -74,18 +89,22 @@ def check_expression_size(expression: str) -> str:
     return expression
 
 
-def parse_target(expression) -> object:
-    """The parsed expression, or :class:`InputError` with the syntax (inputs beyond the caps
-    of :func:`check_expression_size` are refused before parsing)."""
+def parse_target(expression, domain=DEFAULT_DOMAIN) -> object:
+    """The parsed expression over ``domain``'s classes, or :class:`InputError` with the syntax
+    (inputs beyond the caps of :func:`check_expression_size` are refused before parsing)."""
+    domain = get_domain(domain)
     if not isinstance(expression, str) or not expression.strip():
-        raise InputError("Target expression: write a target, e.g. 'even and not 4', '3 or 8' or 'even without 4'.")
-    check_expression_size(expression)
+        examples = [f"'{e}'" for e in domain.examples]
+        raise InputError(f"Target expression: write a target, e.g. {', '.join(examples[:-1])} or {examples[-1]}.")
+    check_expression_size(expression, domain)
     try:
-        tree = parse_expression(expression)
+        tree = parse_expression(expression, domain)
     except ExpressionError as e:
         raise InputError(f"Target expression: {e}") from None
     if not selected_classes(tree):
-        raise InputError(f"Target expression: {str(tree)!r} selects no digit (e.g. 'even and odd'): nothing to sample.")
+        first, second = (list(domain.groups)[:2] if len(domain.groups) > 2 else domain.slugs[:2])
+        raise InputError(f"Target expression: {str(tree)!r} selects no {domain.noun} (e.g. '{first} and {second}'): "
+                         "nothing to sample.")
     return tree
 
 
@@ -165,11 +184,15 @@ def _move_aside(folder, why: str) -> None:
 def describe(prior: str, expression, weight) -> dict:
     """What :func:`sample_target` would use for this target, without running anything."""
     check_prior(prior)
-    tree, w = parse_target(expression), check_weight(weight)
+    domain = _domain_of_prior(prior)
+    tree, w = parse_target(expression, domain), check_weight(weight)
     bridge = zoo_bridge_for(prior, tree)
     live = None if bridge else live_bridge_for(prior, tree, w)
     method = "zoo bridge" if bridge else "trained here" if live is not None else "MALA"
-    return {"expression": str(tree), "digits": sorted(selected_classes(tree)), "method": method, "bridge": bridge}
+    classes = sorted(selected_classes(tree))
+    return {"expression": str(tree), "digits": classes, "classes": classes,  # "digits": the older name
+            "class_names": [domain.class_names[c] for c in classes], "domain": domain.name,
+            "method": method, "bridge": bridge}
 
 
 def _run_live(pipe, prior, tree, n, seed, progress: Progress):
@@ -186,14 +209,16 @@ def _run_live(pipe, prior, tree, n, seed, progress: Progress):
                "train_seconds": info.get("train_seconds")}
     run_id = f"live:{prior}:{tree}|n={n}|seed={seed}"
     return remember(build_translation(run_id, metrics["bridge"], pipe.decode, out.trajectory, out.times,
-                                      pipe.target_classes, None, seed, started, progress, metrics, deadline))
+                                      pipe.target_classes, None, seed, started, progress, metrics, deadline,
+                                      _domain_of_prior(prior).name))
 
 
 def _run_mala(prior, tree, weight, n, seed, mala_steps, progress: Progress):
     started = time.perf_counter()
     deadline = Deadline()
     decoder = get_model(prior)
-    energy = ExpressionPosterior(decoder, get_model(ENERGY_CLASSIFIER), tree, TEMPERATURE, weight)
+    domain = _domain_of_prior(prior)
+    energy = ExpressionPosterior(decoder, get_model(energy_classifier(domain.name)), tree, TEMPERATURE, weight)
     report_progress(progress, 0.1, f"MALA: {mala_steps} steps on {n} chains")
     g = torch.Generator().manual_seed(seed)
     stop = DeadlineSteps(mala_steps, deadline)
@@ -210,7 +235,8 @@ def _run_mala(prior, tree, weight, n, seed, mala_steps, progress: Progress):
     times = torch.tensor(res.trajectory_steps, dtype=torch.float32) * MALA_STEP_SIZE
     run_id = f"compose:{prior}:{tree}:w={weight:g}|n={n}|seed={seed}|mala={mala_steps}"
     return remember(build_translation(run_id, metrics["bridge"], decoder, res.trajectory, times,
-                                      energy.classes, None, seed, started, progress, metrics, Deadline()))
+                                      energy.classes, None, seed, started, progress, metrics, Deadline(),
+                                      domain.name))
 
 
 def sample_target(prior: str, expression, weight=DEFAULT_WEIGHT, num_samples=16, seed=0,
@@ -218,7 +244,7 @@ def sample_target(prior: str, expression, weight=DEFAULT_WEIGHT, num_samples=16,
     """Samples of the target ``expression`` on ``prior``: ``(Translation, method)`` with method
     ``"zoo bridge"``, ``"trained here"`` or ``"MALA"``."""
     check_prior(prior)
-    tree, w = parse_target(expression), check_weight(weight)
+    tree, w = parse_target(expression, _domain_of_prior(prior)), check_weight(weight)
     n = as_int(num_samples, "Number of samples", LIMITS.samples)
     seed = as_int(seed, "Seed", LIMITS.seed)
     steps = as_int(mala_steps, "MALA steps", MALA_STEPS)
@@ -236,7 +262,7 @@ def train_bridge(prior: str, expression, weight=DEFAULT_WEIGHT, num_samples=16, 
     """Train (or fetch from the cache) a bridge for the target and translate with it:
     ``(Translation, method)``. One training runs at a time; a second request gets a clear error."""
     check_prior(prior)
-    tree, w = parse_target(expression), check_weight(weight)
+    tree, w = parse_target(expression, _domain_of_prior(prior)), check_weight(weight)
     n = as_int(num_samples, "Number of samples", LIMITS.samples)
     seed = as_int(seed, "Seed", LIMITS.seed)
     bridge = zoo_bridge_for(prior, tree)

@@ -15,7 +15,8 @@ import threading
 
 from ..zoo import ZooLoadError
 from ..zoo.loading import build, plan_load
-from ..zoo.registry import JUDGE, UnknownModelError, get_entry
+from ..domains import DEFAULT_DOMAIN
+from ..zoo.registry import UnknownModelError, get_entry, judge
 from .choices import InputError
 
 logger = logging.getLogger(__name__)
@@ -64,9 +65,13 @@ def get_pipeline(bridge: str):
     return get_model(bridge)
 
 
-def get_judge():
-    """The CNN judge (image -> 10 logits), used only to evaluate."""
-    return get_model(JUDGE)
+def get_judge(domain: str = DEFAULT_DOMAIN):
+    """``domain``'s judge (image -> ``K`` logits), used only to evaluate."""
+    try:
+        name = judge(domain)
+    except (UnknownModelError, ValueError) as e:
+        raise InputError(str(e)) from None
+    return get_model(name)
 
 
 def pipeline_lock(bridge: str) -> threading.Lock:

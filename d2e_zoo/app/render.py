@@ -21,6 +21,7 @@ from typing import Optional
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from ..domains import DEFAULT_DOMAIN, get_domain
 from ..visual import image_grid, to_pil
 from .tempfiles import process_folder
 
@@ -187,7 +188,8 @@ def probability_figure(tr):
     ax.set_ylim(-0.02, 1.12)  # room above 1 for the legend
     ax.set_xlim(float(t[0]), float(t[-1]))
     ax.set_xlabel("along the path (left: the start, right: the result)")
-    ax.set_ylabel(f"judge's probability of {{{','.join(map(str, tr.target_classes))}}}")
+    names = get_domain(tr.metrics.get("domain", DEFAULT_DOMAIN)).class_names
+    ax.set_ylabel(f"judge's probability of {{{','.join(names[c] for c in tr.target_classes)}}}")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8, frameon=False, ncols=2)
     return fig
@@ -199,18 +201,22 @@ def _duration(seconds: float) -> str:
 
 def metrics_markdown(metrics: dict) -> str:
     """The numbers a curious user wants, as a Markdown list with a plain explanation of each."""
-    targets = ", ".join(map(str, metrics["target_classes"]))
+    domain = get_domain(metrics.get("domain", DEFAULT_DOMAIN))
+    noun = domain.noun if domain.numeric else "class"  # "digit" or "class"
+    what = f"{noun} classifier" if domain.numeric else f"{domain.title} classifier"
+    targets = ", ".join(domain.class_names[c] for c in metrics["target_classes"])
     counts = ", ".join(f"{d}: {c}" for d, c in metrics.get("judge_counts", {}).items())
     total = metrics.get("seconds_total", metrics["seconds_compute"])
     rows = [
         ("Judged on target", f"{metrics['judge_precision']:.0%} of the results are {{{targets}}} "
          f"(of the sources: {metrics['judge_precision_source']:.0%})",
-         "the judge is a separate digit classifier, never used in training; this is the share it reads as a "
-         "target digit"),
+         f"the judge is a separate {what}, never used in training; this is the share it reads as a "
+         f"target {noun}"),
         ("Judge's confidence", f"{metrics['target_probability']:.2f} (sources: "
          f"{metrics['target_probability_source']:.2f})",
-         "the judge's probability that a result is a target digit, averaged over the samples (0 to 1)"),
-        ("Digits the judge sees", counts, "digit: how many of the results the judge reads as it"),
+         f"the judge's probability that a result is a target {noun}, averaged over the samples (0 to 1)"),
+        (f"{noun.capitalize()}{'es' if noun.endswith('s') else 's'} the judge sees", counts,
+         f"{noun}: how many of the results the judge reads as it"),
         ("Distance moved", f"{metrics['transport_cost']:.2f}",
          "how far each random code moved from start to result (mean squared distance E‖z1 − z0‖²): "
          "smaller means results stay closer to their sources"),

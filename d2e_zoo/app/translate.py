@@ -22,6 +22,7 @@ from typing import Callable, Optional
 
 import torch
 
+from ..domains import DEFAULT_DOMAIN, get_domain
 from ..zoo.registry import get_entry
 from .choices import DEFAULT_STEPS, InputError, validate_request
 from .deadline import Deadline
@@ -47,7 +48,7 @@ class Translation:
             (``frames[0]`` = G(z0), the sources; ``frames[-1]`` = G(z1), the translations).
         probe_steps: the steps the judge looked at; ``target_prob``: ``(len(probe_steps), N)``
             the judge's probability of the target set there.
-        judge_labels: ``(N,)`` the judge's digit for each translation.
+        judge_labels: ``(N,)`` the judge's class index for each translation.
         metrics: the numbers (judge precision, transport cost, seconds, ...), JSON-ready.
     """
 
@@ -177,14 +178,15 @@ def translate(bridge: str, num_samples: int = 16, seed: int = 0, steps: int = DE
                    num_inference_steps=steps, return_trajectory=True, decode=False, progress=False)
     bridge_seconds = time.perf_counter() - start
     deadline.check("running the bridge")
+    domain = get_domain(entry.domain)
     source = ("given latents" if latents is not None else "N(0, I)" if entry.source_classes is None
-              else "posterior of digit(s) " + " ".join(map(str, entry.source_classes)))
+              else f"posterior of {domain.noun}(s) {domain.join_names(entry.source_classes)}")
     result = build_translation(run_id, bridge, pipe.decode, out.trajectory, out.times, pipe.target_classes,
                                entry.source_classes, seed, start, progress,
                                {"bridge": bridge, "prior": entry.decoder, "source": source,
                                 "seconds_bridge": bridge_seconds,
                                 "origin": getattr(getattr(pipe, "zoo_info", None), "origin", "unknown")},
-                               deadline)
+                               deadline, domain.name)
     if use_cache:
         _runs.put(run_id, result)
     return result
@@ -193,10 +195,12 @@ def translate(bridge: str, num_samples: int = 16, seed: int = 0, steps: int = DE
 @torch.no_grad()
 def build_translation(run_id: str, name: str, decode: Callable, trajectory: torch.Tensor, times: torch.Tensor,
                       targets, source_classes, seed: int, started: float, progress: Progress = None,
-                      metrics: Optional[dict] = None, deadline: Optional[Deadline] = None) -> Translation:
-    """Decode a latent path ``trajectory`` ``(K+1, N, d)``, ask the judge along it and compute the
-    numbers: the part shared by bridges (zoo or freshly trained) and MALA runs. Past
+                      metrics: Optional[dict] = None, deadline: Optional[Deadline] = None,
+                      domain: str = DEFAULT_DOMAIN) -> Translation:
+    """Decode a latent path ``trajectory`` ``(K+1, N, d)``, ask ``domain``'s judge along it and
+    compute the numbers: the part shared by bridges (zoo or freshly trained) and MALA runs. Past
     ``deadline`` (checked after decoding) it raises :class:`InputError`."""
+    domain = get_domain(domain)
     if not bool(torch.isfinite(trajectory).all()):  # never judge (and show) black images of NaN latents
         raise RuntimeError(f"{name} produced non-finite latents (NaN or inf): its weights or its energy are "
                            "broken, so there is nothing to show")
@@ -210,7 +214,7 @@ def build_translation(run_id: str, name: str, decode: Callable, trajectory: torc
     probes = probe_steps(steps)
     targets = tuple(targets)
     picked = images.reshape(steps + 1, n, 1, 28, 28)[probes].reshape(-1, 1, 28, 28)
-    prob, labels = judge_target_probability(get_judge(), picked, targets)
+    prob, labels = judge_target_probability(get_judge(domain.name), picked, targets)
     prob, labels = prob.reshape(len(probes), n), labels.reshape(len(probes), n)
     in_target = torch.isin(labels, torch.tensor(targets))
     metrics = {
@@ -224,8 +228,9 @@ def build_translation(run_id: str, name: str, decode: Callable, trajectory: torc
         "target_probability_source": prob[0].mean().item(),
         "target_probability": prob[-1].mean().item(),
         "transport_cost": ((trajectory[-1] - trajectory[0]) ** 2).sum(-1).mean().item(),
-        "judge_counts": {str(d): int(c) for d, c in enumerate(torch.bincount(labels[-1], minlength=10).tolist())
-                         if c},
+        "judge_counts": {domain.class_names[d]: int(c) for d, c in
+                         enumerate(torch.bincount(labels[-1], minlength=domain.num_classes).tolist()) if c},
+        "domain": domain.name,
         "seconds_compute": time.perf_counter() - started,
     }
     report_progress(progress, 0.7, "Rendering")

@@ -49,7 +49,8 @@ from ..evaluate import class_mix, classify, total_variation
 from ..samplers import sample
 from ..zoo import load
 from ..zoo.loading import read_training_info
-from ..zoo.registry import JUDGE
+from ..zoo.registry import get_entry
+from ..zoo.registry import judge as judge_of
 from ..argtypes import HelpFormatter, output_file, positive_float, positive_int, zoo_name
 
 logger = logging.getLogger("d2e_zoo.benchmarks.bridge_vs_mcmc")
@@ -150,7 +151,7 @@ def describe_break_even(name: str, result: dict) -> list[str]:
 # ---------------------------------------------------------------------------------------
 @torch.no_grad()
 def _labels(pipe, judge, images: torch.Tensor, targets: torch.Tensor) -> tuple[list[float], float]:
-    mix = class_mix(classify(pipe.classifier, images).argmax(-1))
+    mix = class_mix(classify(pipe.classifier, images).argmax(-1), pipe.domain.num_classes)
     precision = torch.isin(classify(judge, images).argmax(-1), targets).double().mean().item()
     return mix, precision
 
@@ -170,7 +171,7 @@ def compare(name: str, num_samples: int = 2000, mala_steps: Sequence[int] = MALA
         if not (math.isfinite(v) and v > 0):
             raise ValueError(f"{arg} must be a finite number > 0, got {v!r}")
     pipe = load(name)
-    judge = judge if judge is not None else load(JUDGE)
+    judge = judge if judge is not None else load(judge_of(get_entry(name).domain))
     energy = pipe.energy
     targets = torch.tensor(list(pipe.target_classes))
 
@@ -306,11 +307,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
     logger.setLevel(logging.INFO)
     torch.set_num_threads(args.threads)
-    judge = load(JUDGE)
+    judges = {}  # one judge per domain, loaded once
     results = []
     for name in args.bridges:
+        domain = get_entry(name).domain
+        if domain not in judges:
+            judges[domain] = load(judge_of(domain))
         results.append(compare(name, args.num_samples, args.mala_steps, args.step_size, args.seed,
-                               args.settled_max_steps, judge, log_sobolev=not args.no_log_sobolev))
+                               args.settled_max_steps, judges[domain], log_sobolev=not args.no_log_sobolev))
         r = results[-1]
         print(f"\n### `{name}`: classes {r['target_classes']}, T = {r['temperature']:g}, {r['num_samples']} samples, "
               f"{r['threads']} torch thread(s)\n")

@@ -30,11 +30,12 @@ from collections.abc import Sequence
 
 import torch
 
-from ..data import load_mnist
+from ..domains import DEFAULT_DOMAIN, get_domain
 from ..endpoints.base import EndpointError
 from ..energies import parse_classes
 from ..zoo import load
-from ..zoo.registry import BRIDGE_TEMPERATURE, ENERGY_CLASSIFIER, JUDGE, UnknownModelError, get_entry, list_models
+from ..zoo.registry import BRIDGE_TEMPERATURE, UnknownModelError, domain_of, energy_classifier, get_entry, list_models
+from ..zoo.registry import judge as judge_of
 from ..argtypes import HelpFormatter, output_file, positive_float, positive_int, zoo_name
 
 logger = logging.getLogger(__name__)
@@ -43,18 +44,20 @@ GENERATORS = ("mnist-gan", "mnist-gan-z50", "mnist-vae")
 TARGETS = ("even", "odd", *(str(d) for d in range(10)))
 
 
-def weighted_judge_precision(class_probs: torch.Tensor, judge_labels: torch.Tensor, classes) -> float:
+def weighted_judge_precision(class_probs: torch.Tensor, judge_labels: torch.Tensor, classes,
+                             domain=DEFAULT_DOMAIN) -> float:
     """``sum_i w_i 1[judge_labels_i in C] / sum_i w_i`` with ``w_i = sum_{c in C} class_probs[i, c]``.
 
     Args:
-        class_probs: ``(N, 10)`` tempered softmax of the energy's classifier, ``softmax(logits / T)``.
+        class_probs: ``(N, K)`` tempered softmax of the energy's classifier, ``softmax(logits / T)``.
         judge_labels: ``(N,)`` the judge's argmax class of each image.
-        classes: the target class set C (anything :func:`~d2e_zoo.energies.parse_classes` takes).
+        classes: the target class set C (anything :func:`~d2e_zoo.energies.parse_classes` takes
+            for ``domain``).
     """
-    classes = torch.tensor(parse_classes(classes))
+    classes = torch.tensor(parse_classes(classes, domain=domain))
     if class_probs.ndim != 2 or class_probs.shape[0] != judge_labels.shape[0]:
-        raise ValueError(f"class_probs must be (N, 10) and judge_labels (N,); got {tuple(class_probs.shape)} "
-                         f"and {tuple(judge_labels.shape)}")
+        raise ValueError(f"class_probs must be (N, {get_domain(domain).num_classes}) and judge_labels (N,); got "
+                         f"{tuple(class_probs.shape)} and {tuple(judge_labels.shape)}")
     w = class_probs[:, classes].sum(-1).double()
     if not w.sum() > 0:
         raise ValueError(f"the target set {classes.tolist()} has zero weight on every image")
@@ -75,11 +78,12 @@ def generate_images(decoder, num_latents: int, seed: int, chunk: int = 4096) -> 
     return torch.cat([decoder(z[i:i + chunk]) for i in range(0, num_latents, chunk)])
 
 
-def image_rows(images: torch.Tensor, classifier, judge, targets: Sequence[str], temperature: float) -> dict:
+def image_rows(images: torch.Tensor, classifier, judge, targets: Sequence[str], temperature: float,
+               domain=DEFAULT_DOMAIN) -> dict:
     """Precision per target and the classifier/judge agreement on one set of images ``(N, 1, 28, 28)``."""
     clf_logits, judge_probs = _logits(classifier, images), _logits(judge, images).softmax(-1)
     probs, judge_labels = (clf_logits / temperature).softmax(-1), judge_probs.argmax(-1)
-    return {"precision": {t: weighted_judge_precision(probs, judge_labels, t) for t in targets},
+    return {"precision": {t: weighted_judge_precision(probs, judge_labels, t, domain) for t in targets},
             "agreement": float((clf_logits.argmax(-1) == judge_labels).double().mean()),
             "judge_confidence": float(judge_probs.max(-1).values.double().mean()),
             "num_images": len(images)}
@@ -89,21 +93,26 @@ def run_judge_ceiling(generators: Sequence[str] = GENERATORS, targets: Sequence[
                       num_latents: int = 100_000, temperature: float = BRIDGE_TEMPERATURE, seed: int = 0) -> dict:
     """``{"real": rows, "<generator>": rows, ...}`` (see :func:`image_rows`). Every argument is
     checked before any model is loaded."""
-    for t in targets:
-        parse_classes(t)  # clear error on a bad target before any work
     for name in generators:
         if get_entry(name).kind != "generator":
             raise ValueError(f"{name!r} is a zoo {get_entry(name).kind}, not a generator; "
                              f"valid: {', '.join(list_models(kind='generator'))}")
+    domains = sorted({get_entry(name).domain for name in generators})
+    if len(domains) > 1:
+        raise ValueError(f"the generators belong to several domains ({', '.join(domains)}); compare one at a time")
+    domain = domain_of(generators[0]) if generators else domain_of(GENERATORS[0])
+    for t in targets:
+        parse_classes(t, domain=domain)  # clear error on a bad target before any work
     if not (math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
     if int(num_latents) != num_latents or num_latents < 1:
         raise ValueError(f"num_latents must be an integer >= 1, got {num_latents}")
-    classifier, judge = load(ENERGY_CLASSIFIER), load(JUDGE)
-    out = {"real": image_rows(load_mnist("test").images, classifier, judge, targets, temperature)}
+    classifier, judge_model = load(energy_classifier(domain.name)), load(judge_of(domain.name))
+    out = {"real": image_rows(domain.load("test").images, classifier, judge_model, targets, temperature, domain)}
     for name in generators:
         start = time.perf_counter()
-        out[name] = image_rows(generate_images(load(name), num_latents, seed), classifier, judge, targets, temperature)
+        out[name] = image_rows(generate_images(load(name), num_latents, seed), classifier, judge_model, targets,
+                               temperature, domain)
         logger.info("%s: %d latents in %.1f s", name, num_latents, time.perf_counter() - start)
     return out
 

@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..domains import FASHION
 from .mnist import SPLITS, default_root
 
 __all__ = ["FASHION_CLASS_NAMES", "FashionMNISTNotFoundError", "IDXFormatError", "fashion_mnist_files",
            "load_fashion_mnist", "read_idx"]
 
-FASHION_CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-               "Ankle boot")
+FASHION_CLASS_NAMES = FASHION.class_names  # the official label order, owned by the domain
 FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -14,36 +14,33 @@ from typing import Optional
 
 import torch
 
+from ..domains import DEFAULT_DOMAIN, MNIST, DomainError, get_domain
 from ..dynamics.transition import gaussian_log_prob
 from ..endpoints.base import Endpoint, EndpointError
 from ..rng import standard_normal, standard_uniform
 
-NUM_CLASSES = 10
+NUM_CLASSES = MNIST.num_classes  # MNIST's; other domains: get_domain(name).num_classes
 
 
-def parse_classes(classes, what: str = "target classes") -> tuple[int, ...]:
-    """Validate a set of digit classes: ``"even"``, ``"odd"``, ``"3"``, ``"3,8"`` or an
-    iterable of ints in 0..9. Returns a sorted tuple."""
-    named = {"even": (0, 2, 4, 6, 8), "odd": (1, 3, 5, 7, 9), "all": tuple(range(NUM_CLASSES))}
-    if isinstance(classes, str):
-        key = classes.strip().lower()
-        if key in named:
-            return named[key]
-        try:
-            classes = [int(c) for c in key.split(",") if c.strip()]
-        except ValueError:
-            raise EndpointError(f"invalid {what} {classes!r}: use 'even', 'odd', 'all' or digits 0-9 "
-                                "separated by commas") from None
+def parse_classes(classes, what: str = "target classes", domain=DEFAULT_DOMAIN) -> tuple[int, ...]:
+    """Validate a class set of ``domain`` (:func:`d2e_zoo.domains.get_domain`): a group
+    (``"even"``, ``"odd"``, ``"all"``; Fashion: ``"footwear"``, ``"tops"``), a class slug
+    (``"3"``, ``"ankle-boot"``), slugs or indices joined by commas (``"3,8"``) or an iterable
+    of class indices. Returns a sorted tuple; :class:`EndpointError` names the valid choices."""
+    domain = checked_domain(domain)
     try:
-        out = tuple(sorted({int(c) for c in classes}))
-    except (TypeError, ValueError):
-        raise EndpointError(f"invalid {what} {classes!r}: expected digits 0-9") from None
-    if not out:
-        raise EndpointError(f"{what} must not be empty; valid classes are 0-9")
-    bad = [c for c in out if not 0 <= c < NUM_CLASSES]
-    if bad:
-        raise EndpointError(f"{what} {bad} outside the valid range 0-9")
-    return out
+        return domain.parse_classes(classes, what)
+    except DomainError as e:
+        raise EndpointError(str(e)) from None
+
+
+def checked_domain(name):
+    """The domain called ``name`` (a :class:`~d2e_zoo.domains.Domain` is returned as is), or
+    :class:`EndpointError` listing the valid ones."""
+    try:
+        return get_domain(name)
+    except DomainError as e:
+        raise EndpointError(str(e)) from None
 
 
 class LatentPosterior(Endpoint):
@@ -122,7 +119,7 @@ class LatentPosterior(Endpoint):
         return 1.0, lambda z: -self.log_likelihood(z)
 
     def _logits(self, z: torch.Tensor) -> torch.Tensor:
-        """Classifier logits of ``G(z)`` in chunks, ``(N, 10)``, on ``z``'s device (the networks
+        """Classifier logits of ``G(z)`` in chunks, ``(N, K)``, on ``z``'s device (the networks
         run on their own device: latents drawn on the CPU can score a decoder on a GPU)."""
         weight = next(self.decoder.parameters(), None)  # a parameter-free decoder runs anywhere
         x = z if weight is None else z.to(weight.device)
@@ -132,7 +129,7 @@ class LatentPosterior(Endpoint):
         return logits.to(z.device)
 
     def class_probabilities(self, z: torch.Tensor) -> torch.Tensor:
-        """The energy classifier's class probabilities at T=1 for latents ``z``: ``(N, 10)``."""
+        """The energy classifier's class probabilities at T=1 for latents ``z``: ``(N, K)``."""
         with torch.no_grad():
             return self._logits(z).softmax(-1)
 
@@ -160,20 +157,22 @@ class ClassifierPosterior(LatentPosterior):
     Args:
         decoder: the latent-to-image network G, latent ``(N, d)`` -> image ``(N, 1, 28, 28)``
             (a GAN generator or a VAE); needs ``latent_dim``.
-        classifier: image -> ``(N, 10)`` logits.
+        classifier: image -> ``(N, K)`` logits, ``K`` the domain's number of classes.
         target_classes: the class set C (see :func:`parse_classes`).
         temperature: T > 0; logits are divided by T (T < 1 sharpens).
         chunk_size: latents pushed through G and the classifier at once.
+        domain: the :class:`~d2e_zoo.domains.Domain` (or its name) whose class names C uses.
     """
 
     def __init__(self, decoder, classifier, target_classes, temperature: float = DEFAULT_TEMPERATURE,
-                 chunk_size: int = 4096, name: Optional[str] = None):
-        self.classes = parse_classes(target_classes)
+                 chunk_size: int = 4096, name: Optional[str] = None, domain=DEFAULT_DOMAIN):
+        self.domain = checked_domain(domain)
+        self.classes = parse_classes(target_classes, domain=self.domain)
         temperature = check_temperature(temperature)
         super().__init__(decoder.latent_dim, name or f"posterior{list(self.classes)}@T={temperature:g}")
         self._freeze(decoder, classifier, chunk_size)
         self.temperature = temperature
-        self._mask = torch.zeros(NUM_CLASSES, dtype=torch.bool)
+        self._mask = torch.zeros(self.domain.num_classes, dtype=torch.bool)
         self._mask[list(self.classes)] = True
 
     def log_likelihood(self, z: torch.Tensor) -> torch.Tensor:

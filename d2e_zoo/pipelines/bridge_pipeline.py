@@ -7,14 +7,16 @@ Components (each saved by ``save_pretrained`` as safetensors + JSON config):
 * ``scheduler``: :class:`BridgeScheduler`, the time grid and reference process;
 * ``decoder``: the latent-to-image network G, latent ``(N, d)`` -> image ``(N, 1, 28, 28)`` in
   [0, 1] (a GAN generator or a VAE);
-* ``classifier``: image -> ``(N, 10)`` logits (defines the energy).
+* ``classifier``: image -> ``(N, K)`` logits over the domain's ``K`` classes (defines the energy).
 
-Config (in ``model_index.json``): ``target_classes``, ``temperature`` T, and
+Config (in ``model_index.json``): ``domain`` (the :class:`~d2e_zoo.domains.Domain` whose class
+names the targets use; ``mnist`` when absent, as in folders saved before domains existed),
+``target_classes`` (class indices), ``temperature`` T, and
 ``source_classes`` (None: the source is the prior N(0, I); else the bridge is
 energy-to-energy, starting from the posterior of those classes); for a bridge trained on a
 composed target, ``target_expression`` (``"even and not 4"``, see
 :mod:`d2e_zoo.energies.expression`) and its ``negation_weight`` (``target_classes`` are then
-the digits the expression means).
+the classes the expression means).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from ..dynamics.simulate import CHUNK_SIZE as SIMULATION_CHUNK
 from ..dynamics.simulate import simulate
 from ..energies import (DEFAULT_NEGATION_WEIGHT, DEFAULT_TEMPERATURE, ClassifierPosterior, ExpressionPosterior,
                         LatentPosterior, parse_classes, parse_expression)
+from ..domains import DEFAULT_DOMAIN
+from ..energies.classifier_posterior import checked_domain
 from ..energies.expression import selected_classes
 from ..rng import standard_normal
 from ..models.common import ShapeError, check_latents
@@ -75,17 +79,19 @@ class D2EBridgePipeline(DiffusionPipeline):
     def __init__(self, bridge, scheduler, decoder, classifier, backward_bridge=None,
                  target_classes: List[int] = (0,), temperature: float = DEFAULT_TEMPERATURE,
                  source_classes: Optional[List[int]] = None, target_expression: Optional[str] = None,
-                 negation_weight: float = DEFAULT_NEGATION_WEIGHT):
+                 negation_weight: float = DEFAULT_NEGATION_WEIGHT, domain: str = DEFAULT_DOMAIN):
         super().__init__()
         self.register_modules(bridge=bridge, backward_bridge=backward_bridge, scheduler=scheduler,
                               decoder=decoder, classifier=classifier)
-        target = list(parse_classes(target_classes))
-        source = None if source_classes is None else list(parse_classes(source_classes, "source classes"))
-        if target_expression is not None:  # a composed target: its set-logic digits are the target classes
-            target_expression = str(parse_expression(target_expression))
-            target = sorted(selected_classes(parse_expression(target_expression)))
+        domain = checked_domain(domain).name
+        target = list(parse_classes(target_classes, domain=domain))
+        source = None if source_classes is None else list(parse_classes(source_classes, "source classes", domain))
+        if target_expression is not None:  # a composed target: its set-logic classes are the target classes
+            tree = parse_expression(target_expression, domain)
+            target_expression, target = str(tree), sorted(selected_classes(tree))
         self.register_to_config(target_classes=target, temperature=float(temperature), source_classes=source,
-                                target_expression=target_expression, negation_weight=float(negation_weight))
+                                target_expression=target_expression, negation_weight=float(negation_weight),
+                                domain=domain)
         self._energies: dict = {}
 
     # ---------------------------------------------------------------- properties --
@@ -98,6 +104,11 @@ class D2EBridgePipeline(DiffusionPipeline):
         return tuple(self.config.target_classes)
 
     @property
+    def domain(self):
+        """The :class:`~d2e_zoo.domains.Domain` of the targets (``pipe.domain.class_names``)."""
+        return checked_domain(getattr(self.config, "domain", DEFAULT_DOMAIN))
+
+    @property
     def source_classes(self) -> Optional[tuple]:
         return None if self.config.source_classes is None else tuple(self.config.source_classes)
 
@@ -108,7 +119,8 @@ class D2EBridgePipeline(DiffusionPipeline):
     def _posterior(self, classes) -> ClassifierPosterior:
         key = tuple(classes)
         if key not in self._energies:
-            self._energies[key] = ClassifierPosterior(self.decoder, self.classifier, key, self.temperature)
+            self._energies[key] = ClassifierPosterior(self.decoder, self.classifier, key, self.temperature,
+                                                      domain=self.domain)
         return self._energies[key]
 
     @property
@@ -126,7 +138,8 @@ class D2EBridgePipeline(DiffusionPipeline):
         key = ("expr", self.target_expression)
         if key not in self._energies:
             self._energies[key] = ExpressionPosterior(self.decoder, self.classifier, self.target_expression,
-                                                      self.temperature, self.config.negation_weight)
+                                                      self.temperature, self.config.negation_weight,
+                                                      domain=self.domain)
         return self._energies[key]
 
     @property

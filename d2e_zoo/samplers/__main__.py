@@ -34,18 +34,23 @@ logger = logging.getLogger(__name__)
 
 def _latent_energy(expression: str, prior: str, temperature: float, weight: float):
     from ..energies.expression import ExpressionPosterior
-    from ..zoo import load
+    from ..zoo import get_entry, load
+    from ..zoo.registry import energy_classifier
 
-    return ExpressionPosterior(load(prior), load("mnist-classifier"), expression, temperature, weight)
+    domain = get_entry(prior).domain
+    return ExpressionPosterior(load(prior), load(energy_classifier(domain)), expression, temperature, weight,
+                               domain=domain)
 
 
 def _digit_quality(energy, z: torch.Tensor, grid) -> dict:
-    from ..evaluate import JUDGE, class_mix, classify
+    from ..evaluate import class_mix, classify
     from ..zoo import load
+    from ..zoo.registry import judge as judge_of
 
     images = energy.decoder(z)
-    judge = classify(load(JUDGE), images).argmax(-1)
-    out = {"class_mix": [round(v, 4) for v in class_mix(classify(energy.classifier, images).argmax(-1))],
+    judge = classify(load(judge_of(energy.domain.name)), images).argmax(-1)
+    mix = class_mix(classify(energy.classifier, images).argmax(-1), energy.domain.num_classes)
+    out = {"class_mix": [round(v, 4) for v in mix],
            "judge_precision": torch.isin(judge, torch.tensor(energy.classes)).double().mean().item(),
            "selected_classes": list(energy.classes)}
     if grid:
@@ -93,11 +98,14 @@ def _check_combinations(p: argparse.ArgumentParser, args: argparse.Namespace) ->
     if args.save_grid and not args.prior:
         p.error("argument --save-grid: pictures are of digits; give --prior too")
     if args.prior:
+        from ..domains import get_domain
         from ..energies.expression import parse_expression, selected_classes
+        from ..zoo import get_entry
 
+        domain = get_domain(get_entry(args.prior).domain)
         try:
-            if not selected_classes(parse_expression(args.energy)):
-                p.error(f"argument energy: {args.energy!r} selects no digit")
+            if not selected_classes(parse_expression(args.energy, domain)):
+                p.error(f"argument energy: {args.energy!r} selects no {domain.noun}")
         except EndpointError as e:
             p.error(f"argument energy: {e}")
     elif args.energy not in DISTRIBUTION_NAMES:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ..domains import DEFAULT_DOMAIN
 from ..endpoints.toy import Gaussian
 from ..endpoints.base import EndpointError
 from ..energies import (DEFAULT_NEGATION_WEIGHT, DEFAULT_TEMPERATURE, ClassifierPosterior, ExpressionPosterior,
@@ -37,17 +38,17 @@ logger = logging.getLogger(__name__)
 
 
 def target_posterior(decoder, classifier, target, temperature: float = DEFAULT_TEMPERATURE,
-                     negation_weight: float = DEFAULT_NEGATION_WEIGHT):
+                     negation_weight: float = DEFAULT_NEGATION_WEIGHT, domain: str = DEFAULT_DOMAIN):
     """The target energy of a bridge: a :class:`ClassifierPosterior` when ``target`` names a
-    class set (``"even"``, ``"3"``, ``"3 or 8"``), else an :class:`ExpressionPosterior`
-    (``"even and not 4"``)."""
+    class set of ``domain`` (``"even"``, ``"3"``, ``"3 or 8"``), else an
+    :class:`ExpressionPosterior` (``"even and not 4"``)."""
     try:
-        return ClassifierPosterior(decoder, classifier, target, temperature)
+        return ClassifierPosterior(decoder, classifier, target, temperature, domain=domain)
     except EndpointError:
-        tree = parse_expression(target)
+        tree = parse_expression(target, domain)
         exact = exact_classes(tree)
         if exact is not None:
-            return ClassifierPosterior(decoder, classifier, exact, temperature)
+            return ClassifierPosterior(decoder, classifier, exact, temperature, domain=domain)
         return ExpressionPosterior(decoder, classifier, tree, temperature, negation_weight)
 
 
@@ -55,11 +56,11 @@ def bridge_endpoints(recipe: Recipe | dict, decoder, classifier):
     """``(source, target)`` endpoints of a bridge recipe: N(0, I) (samples) or a source
     posterior (energy), and the target posterior (energy)."""
     b = as_recipe(recipe).bridge
-    target = target_posterior(decoder, classifier, b.target, b.temperature, b.negation_weight)
+    target = target_posterior(decoder, classifier, b.target, b.temperature, b.negation_weight, b.domain)
     if b.source is None:
         source = Gaussian(dim=decoder.latent_dim, std=1.0, name="prior")
     else:
-        source = ClassifierPosterior(decoder, classifier, b.source, b.temperature).energy_view()
+        source = ClassifierPosterior(decoder, classifier, b.source, b.temperature, domain=b.domain).energy_view()
     return source, target
 
 
@@ -68,15 +69,16 @@ def make_pipeline(trainer: IPFTrainer, decoder, classifier, recipe: Recipe | dic
     c, b = trainer.config, as_recipe(recipe).bridge
     scheduler = BridgeScheduler(num_train_timesteps=c.num_steps, t_max=c.t_max, grid=c.grid, reference=c.reference,
                                 sigma2=c.sigma2, alpha=c.alpha, source_std=c.source_std)
-    target = target_posterior(decoder, classifier, b.target, b.temperature, b.negation_weight)
+    target = target_posterior(decoder, classifier, b.target, b.temperature, b.negation_weight, b.domain)
     expression = target.expression if isinstance(target, ExpressionPosterior) else None
-    source = None if b.source is None else ClassifierPosterior(decoder, classifier, b.source).classes
+    source = None if b.source is None else ClassifierPosterior(decoder, classifier, b.source, domain=b.domain).classes
     return D2EBridgePipeline(bridge=BridgeDriftModel.from_drift_net(trainer.forward.net),
                              backward_bridge=BridgeDriftModel.from_drift_net(trainer.backward.net),
                              scheduler=scheduler, decoder=decoder, classifier=classifier,
                              target_classes=list(target.classes), temperature=float(b.temperature),
                              source_classes=None if source is None else list(source),
-                             target_expression=expression, negation_weight=float(b.negation_weight))
+                             target_expression=expression, negation_weight=float(b.negation_weight),
+                             domain=b.domain)
 
 
 def save_bridge(pipe: D2EBridgePipeline, out_dir: Path, shared: bool = True):

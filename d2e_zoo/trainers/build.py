@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..data import load_mnist
+from ..domains import DEFAULT_DOMAIN, DOMAINS, Domain, get_domain
 from .recipe import STEP_KINDS, Recipe, RecipeError, as_recipe, step_constructors
 from .supervised import test_accuracy
 
@@ -23,6 +23,19 @@ def write_training_info(out_dir: Path, recipe: Recipe | dict, data_source: str, 
     (out_dir / TRAINING_INFO).write_text(json.dumps(info, indent=2))
 
 
+def recipe_domain(recipe: Recipe | dict) -> Domain:
+    """The domain whose data a recipe trains on: that of the zoo entry of the recipe's name, else
+    the domain its name starts with (``fashion-gan`` -> ``fashion``), else MNIST."""
+    from ..zoo.registry import UnknownModelError, get_entry
+
+    name = as_recipe(recipe).name
+    try:
+        return get_domain(get_entry(name).domain)
+    except UnknownModelError:
+        prefix = name.split("-", 1)[0]
+        return get_domain(prefix if prefix in DOMAINS else DEFAULT_DOMAIN)
+
+
 def build_step_task(recipe: Recipe | dict, accelerator):
     """``(task, export, num_steps)`` for kinds classifier / judge / gan / vae; ``export(out_dir)``
     saves the trained model with ``save_pretrained`` and a ``training.json``."""
@@ -31,8 +44,9 @@ def build_step_task(recipe: Recipe | dict, accelerator):
     if kind not in STEP_KINDS:
         raise RecipeError(f"kind {kind!r} is not a step-based kind; step-based kinds: {', '.join(STEP_KINDS)}")
     classes = step_constructors(kind, recipe.architecture)
-    data = load_mnist("train", recipe.data_source)
-    test = load_mnist("test", recipe.data_source)
+    domain = recipe_domain(recipe)  # its official split; data_source picks MNIST's files
+    data = domain.load("train", source=recipe.data_source)
+    test = domain.load("test", source=recipe.data_source)
     torch.manual_seed(seed)  # identical initial weights on every process
     model = classes["model"](**recipe.model)
     if kind in ("classifier", "judge"):

@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 from ..energies.algebra import DEFAULT_NEGATION_WEIGHT
 from ..ipf.trainer import IPFTrainer
-from ..zoo.registry import BRIDGE_TEMPERATURE, ENERGY_CLASSIFIER, get_entry, list_models
+from ..zoo.registry import BRIDGE_TEMPERATURE, energy_classifier, get_entry, list_models
 from ..checkpointing import staged_folder
 from .bridge import bridge_endpoints, make_pipeline, save_bridge
 from .recipe import Recipe, RecipeError, as_recipe
@@ -54,7 +54,8 @@ def live_recipe(prior: str, target: str, temperature: float = BRIDGE_TEMPERATURE
 
     base = read_training_info(_reference_bridge(prior)).get("recipe", {})
     return Recipe.from_dict({"name": f"live:{prior}:{target}", "kind": "bridge", "seed": seed,
-                             "bridge": {"decoder": prior, "classifier": ENERGY_CLASSIFIER, "target": target,
+                             "bridge": {"decoder": prior, "classifier": energy_classifier(get_entry(prior).domain),
+                                        "target": target,
                                         "temperature": float(temperature), "negation_weight": float(negation_weight),
                                         "max_seconds": float(max_seconds)},
                              "ipf": {**base.get("ipf", {}), **LIVE_SCHEDULE}})

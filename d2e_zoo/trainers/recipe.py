@@ -167,16 +167,17 @@ class BridgeSpec:
                   f"[bridge]: {name} must be a non-empty string, got {value!r}")
         _need(self.source is None or (isinstance(self.source, str) and self.source.strip() != ""),
               f"[bridge]: source must be a class set such as \"3\" or \"even\" (or absent), got {self.source!r}")
+        domain = self.domain
         try:
-            parse_classes(self.target)
+            parse_classes(self.target, domain=domain)
         except EndpointError:
             try:
-                parse_expression(self.target)
+                parse_expression(self.target, domain)
             except ExpressionError as e:
                 raise RecipeError(f"[bridge]: target {self.target!r}: {e}") from None
         if self.source is not None:
             try:
-                parse_classes(self.source, "source classes")
+                parse_classes(self.source, "source classes", domain)
             except EndpointError as e:
                 raise RecipeError(f"[bridge]: source {self.source!r}: {e}") from None
         _need(_is_number(self.temperature) and math.isfinite(self.temperature) and self.temperature > 0,
@@ -188,6 +189,19 @@ class BridgeSpec:
               f"[bridge]: max_seconds must be a finite number > 0 (or absent), got {self.max_seconds!r}")
         _need(_is_int(self.threads) and self.threads >= 1, f"[bridge]: threads must be an integer >= 1, got "
                                                              f"{self.threads!r}")
+
+    @property
+    def domain(self) -> str:
+        """The domain whose class names ``target`` and ``source`` use: that of the decoder's zoo
+        entry, else of the classifier's; MNIST when both are folders."""
+        from ..zoo.registry import DEFAULT_DOMAIN, UnknownModelError, get_entry
+
+        for name in (self.decoder, self.classifier):
+            try:
+                return get_entry(name).domain
+            except UnknownModelError:
+                continue
+        return DEFAULT_DOMAIN
 
     @classmethod
     def from_section(cls, section: Mapping, where: str = "recipe") -> "BridgeSpec":

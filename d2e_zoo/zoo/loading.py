@@ -73,6 +73,7 @@ class ModelInfo:
     hub_repo: str
     origin: str  # "path", "hub" or "bundled"
     location: str  # the folder it was loaded from
+    domain: str = "mnist"  # the d2e_zoo.domains.Domain whose class names class_names are
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,7 @@ def _info(entry: ZooEntry, folder: Path, origin: str, temperature=None, target=N
                      class_names=entry.class_names, target_classes=tuple(target or entry.target_classes),
                      source_classes=entry.source_classes, temperature=temperature,
                      data_source=training.get("data_source", "unknown"), license=entry.license,
-                     hub_repo=entry.hub_repo, origin=origin, location=str(folder))
+                     hub_repo=entry.hub_repo, origin=origin, location=str(folder), domain=entry.domain)
 
 
 def load(name: str, path=None, repo_id: Optional[str] = None, revision: Optional[str] = None,

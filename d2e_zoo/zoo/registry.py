@@ -1,7 +1,9 @@
 """The zoo's registry (timm-style): every named entry with typed metadata.
 
-``list_models()`` gives the names; :func:`get_entry` the :class:`ZooEntry`. Model cards
-and the parametrised tests are generated from these entries.
+``list_models()`` gives the names (``list_models(domain="mnist")`` those of one domain);
+:func:`get_entry` the :class:`ZooEntry`. Model cards and the parametrised tests are generated
+from these entries. Every entry belongs to a :class:`~d2e_zoo.domains.Domain`, which owns its
+class names.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-CLASS_NAMES = tuple(str(d) for d in range(10))
+from ..domains import DEFAULT_DOMAIN, DomainError, get_domain
+
+CLASS_NAMES = get_domain(DEFAULT_DOMAIN).class_names  # MNIST's; an entry's own: entry.class_names
 KINDS = ("generator", "classifier", "judge", "bridge")
 DEFAULT_HUB_ORG = "d2e-zoo"
 LICENSE = "mit"
-ENERGY_CLASSIFIER = "mnist-classifier"  # the classifier whose softmax defines the zoo's energies
-JUDGE = "mnist-judge"  # the independent classifier used only to evaluate
+ENERGY_CLASSIFIER = "mnist-classifier"  # MNIST's classifier whose softmax defines the energies: energy_classifier()
+JUDGE = "mnist-judge"  # MNIST's independent classifier, used only to evaluate: judge()
 DEFAULT_REVISION = "main"  # until the Hub repositories exist; then each entry pins a commit
 #: The softmax temperature T of every zoo bridge's target p_T(C | G(z)) (each bridge recipe's
 #: ``[bridge] temperature``); the app and the command lines sample composed targets at it.
@@ -45,7 +49,8 @@ class ZooEntry:
             or ``bridge``.
         description: one line for tables and model cards.
         latent_dim: latent dimension (generators and bridges).
-        class_names: names of the classifier's classes.
+        domain: the :class:`~d2e_zoo.domains.Domain` name (``mnist``, ``fashion``).
+        class_names: names of the classes (default: the domain's, in its label order).
         target_classes: bridges: the target class set C.
         source_classes: energy-to-energy bridges: the source class set (else None: N(0, I)).
         decoder, classifier: bridges: zoo names of the components they use (``decoder``: the
@@ -62,7 +67,7 @@ class ZooEntry:
     kind: str
     description: str
     latent_dim: Optional[int] = None
-    class_names: tuple = CLASS_NAMES
+    class_names: Optional[tuple] = None
     target_classes: tuple = ()
     source_classes: Optional[tuple] = None
     decoder: Optional[str] = None
@@ -70,6 +75,15 @@ class ZooEntry:
     license: str = LICENSE
     tags: tuple = field(default_factory=tuple)
     revision: str = DEFAULT_REVISION
+    domain: str = DEFAULT_DOMAIN
+
+    def __post_init__(self):
+        try:
+            domain = get_domain(self.domain)
+        except DomainError as e:
+            raise ValueError(f"zoo entry {self.name!r}: {e}") from None
+        if self.class_names is None:
+            object.__setattr__(self, "class_names", domain.class_names)
 
     @property
     def hub_repo(self) -> str:
@@ -87,16 +101,22 @@ def register(entry: ZooEntry) -> ZooEntry:
         raise ValueError(f"zoo entry {entry.name!r}: revision must be a non-empty string, got {entry.revision!r}")
     if entry.name in _REGISTRY:
         raise ValueError(f"zoo entry {entry.name!r} is already registered")
+    if not entry.name.startswith(f"{entry.domain}-"):
+        raise ValueError(f"zoo entry {entry.name!r} of the {entry.domain} domain must be named {entry.domain}-...")
     _REGISTRY[entry.name] = entry
     return entry
 
 
-def list_models(pattern: Optional[str] = None, kind: Optional[str] = None) -> list[str]:
-    """Names in the zoo, optionally filtered by a glob ``pattern`` and a ``kind``."""
+def list_models(pattern: Optional[str] = None, kind: Optional[str] = None, domain: Optional[str] = None) -> list[str]:
+    """Names in the zoo, optionally filtered by a glob ``pattern``, a ``kind`` and a ``domain``
+    (a name from :data:`d2e_zoo.domains.DOMAINS`); unknown kinds and domains raise ValueError."""
     if kind is not None and kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+    if domain is not None:
+        domain = get_domain(domain).name  # DomainError (a ValueError) lists the valid domains
     return [n for n, e in _REGISTRY.items()
-            if (pattern is None or fnmatch.fnmatch(n, pattern)) and (kind is None or e.kind == kind)]
+            if (pattern is None or fnmatch.fnmatch(n, pattern)) and (kind is None or e.kind == kind)
+            and (domain is None or e.domain == domain)]
 
 
 def get_entry(name: str) -> ZooEntry:
@@ -104,6 +124,29 @@ def get_entry(name: str) -> ZooEntry:
         return _REGISTRY[name]
     except KeyError:
         raise UnknownModelError(f"unknown zoo model {name!r}; valid names: {', '.join(_REGISTRY)}") from None
+
+
+def _domain_entry(kind: str, domain: str) -> str:
+    names = list_models(kind=kind, domain=domain)
+    if len(names) != 1:
+        found = f"found {', '.join(names)}" if names else "it has none yet"
+        raise UnknownModelError(f"the {domain} domain needs exactly one zoo {kind}; {found}")
+    return names[0]
+
+
+def energy_classifier(domain: str = DEFAULT_DOMAIN) -> str:
+    """The zoo name of the classifier whose softmax defines ``domain``'s energies (``mnist-classifier``)."""
+    return _domain_entry("classifier", domain)
+
+
+def judge(domain: str = DEFAULT_DOMAIN) -> str:
+    """The zoo name of ``domain``'s independent judge, used only to evaluate (``mnist-judge``)."""
+    return _domain_entry("judge", domain)
+
+
+def domain_of(name: str):
+    """The :class:`~d2e_zoo.domains.Domain` of the zoo entry ``name``."""
+    return get_domain(get_entry(name).domain)
 
 
 def _digits(classes) -> str:
@@ -119,8 +162,9 @@ def _register_defaults():
                       "10-d latent", latent_dim=10, tags=("vae",)))
     register(ZooEntry("mnist-classifier", "classifier", "MLP digit classifier; its softmax defines the energies"))
     register(ZooEntry("mnist-judge", "judge", "small CNN digit classifier, used only to evaluate"))
-    named = {"even": (0, 2, 4, 6, 8), "odd": (1, 3, 5, 7, 9)}
-    targets = {**named, **{str(d): (d,) for d in range(10)}}
+    mnist = get_domain("mnist")
+    named = {key: mnist.groups[key] for key in ("even", "odd")}
+    targets = {**named, **{slug: (c,) for c, slug in enumerate(mnist.slugs)}}
     for prior, dim, keys in (("mnist-gan", 10, list(targets)), ("mnist-vae", 10, ["even", "odd"]),
                              ("mnist-gan-z50", 50, ["even", "odd"])):
         prefix = "mnist" if prior == "mnist-gan" else prior
