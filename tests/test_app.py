@@ -50,7 +50,7 @@ def digit_picture(d: str, size: int = 280, ink=0, paper=255, mode="L") -> Image.
 # ------------------------------------------------------------------ choices and limits --
 def test_priors_are_the_generators_with_bridges():
     names = [n for _, n in prior_choices()]
-    assert names == ["mnist-gan", "mnist-gan-z50", "mnist-vae"]
+    assert names == ["mnist-gan", "mnist-gan-z50", "mnist-vae", "fashion-gan"]
     bridges = {d2e_zoo.get_entry(b).decoder for b in d2e_zoo.list_models(kind="bridge")}
     assert set(names) == bridges
 
@@ -62,6 +62,7 @@ def test_targets_follow_the_prior():
     assert gan[-1][0].startswith("3 → 8 (energy to energy")
     assert [n for _, n in target_choices("mnist-vae")] == ["mnist-vae-even", "mnist-vae-odd"]
     assert [n for _, n in target_choices("mnist-gan-z50")] == ["mnist-gan-z50-even", "mnist-gan-z50-odd"]
+    assert target_choices("fashion-gan") == [("footwear (Sandal, Sneaker, Ankle boot)", "fashion-footwear")]
     for _, prior in prior_choices():
         for _, bridge in target_choices(prior):
             assert d2e_zoo.get_entry(bridge).decoder == prior

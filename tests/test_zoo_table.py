@@ -9,7 +9,7 @@ import re
 import pytest
 
 import d2e_zoo
-from d2e_zoo.benchmarks.zoo_table import END, START, main, markdown_table, replace_marked_block
+from d2e_zoo.benchmarks.zoo_table import END, START, main, markdown_table, markers, replace_marked_block
 from doc_blocks import ROOT
 
 BRIDGE = {"kind": "bridge", "judge_precision": 0.9461, "judge_precision_exact": 0.917, "tv_class_mix": 0.1734,
@@ -19,11 +19,13 @@ GENERATOR = {"kind": "generator", "min_class_fraction": 0.079, "max_class_fracti
              "judge_confidence": 0.936}
 
 
-def test_the_documented_table_has_one_row_per_model():
+@pytest.mark.parametrize("domain", ["mnist", "fashion"])
+def test_each_documented_table_has_one_row_per_model_of_its_domain(domain):
     text = (ROOT / "docs" / "zoo.md").read_text(encoding="utf-8")
-    block = text.split(START, 1)[1].split(END, 1)[0]
+    start, end = markers(domain)
+    block = text.split(start, 1)[1].split(end, 1)[0]
     names = re.findall(r"^\| `([\w-]+)` \|", block, flags=re.M)
-    assert names == d2e_zoo.list_models()
+    assert names == d2e_zoo.list_models(domain=domain)
 
 
 def test_replace_marked_block_keeps_the_rest():
@@ -59,3 +61,21 @@ def test_bad_inputs_are_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--from-json", str(metrics), "--update", str(plain)])
     assert "zoo-table:start" in capsys.readouterr().err
+
+
+def test_update_rewrites_each_domains_block(tmp_path):
+    metrics = tmp_path / "zoo.json"
+    fashion_gan = {**GENERATOR, "judge_frechet": 12.34, "judge_confidence_real": 0.905}
+    metrics.write_text(json.dumps({"mnist-gan": GENERATOR, "fashion-gan": fashion_gan}))
+    doc = tmp_path / "zoo.md"
+    f_start, f_end = markers("fashion")
+    doc.write_text(f"{START}\nold\n{END}\n\n{f_start}\nold\n{f_end}\n")
+    assert main(["--from-json", str(metrics), "--update", str(doc)]) == 0
+    mnist_block, fashion_block = doc.read_text().split(f_start)
+    assert "`mnist-gan`" in mnist_block and "fashion" not in mnist_block
+    assert "`fashion-gan`" in fashion_block and "mnist" not in fashion_block
+    assert "confidence 0.936 (real images 0.905) | judge-feature FD 12.3 |" in fashion_block
+    only_mnist = tmp_path / "mnist-only.md"
+    only_mnist.write_text(f"{START}\nold\n{END}\n")
+    with pytest.raises(SystemExit):  # no block for the fashion rows
+        main(["--from-json", str(metrics), "--update", str(only_mnist)])

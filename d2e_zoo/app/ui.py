@@ -424,7 +424,7 @@ def _seed(prefix: str) -> Seed:
 
 def _prior_target(prefix: str):
     priors, targets = prior_choices(), target_choices(DEFAULT_PRIOR)
-    prior = gr.Dropdown(priors, value=DEFAULT_PRIOR, label="Prior (makes digit images from random codes)",
+    prior = gr.Dropdown(priors, value=DEFAULT_PRIOR, label="Prior (makes images from random codes)",
                         elem_id=prefix + "prior", min_width=200)
     target = gr.Dropdown(targets, value=targets[0][1], label="Target", info="every bridge trained on this prior",
                          elem_id=prefix + "target", allow_custom_value=False, min_width=200)
@@ -554,7 +554,7 @@ def _compose_tab() -> ComposeTab:
                     "and you can train a bridge for it here (about two minutes; kept for later).")
         with gr.Row():
             priors = prior_choices()
-            prior = gr.Dropdown(priors, value=DEFAULT_PRIOR, label="Prior (makes digit images from random codes)",
+            prior = gr.Dropdown(priors, value=DEFAULT_PRIOR, label="Prior (makes images from random codes)",
                                 elem_id="compose-prior", min_width=200)
             expression = gr.Textbox(value=compose.DEFAULT_EXPRESSION, label="Target expression",
                                     info=f"at most {LIMITS.expression_chars} characters", elem_id="expression",

@@ -4,7 +4,9 @@
     python -m d2e_zoo.benchmarks.zoo_table --from-json zoo.json --update docs/zoo.md   # no evaluation
 
 ``--update FILE`` rewrites the table between the lines ``<!-- zoo-table:start -->`` and
-``<!-- zoo-table:end -->`` of FILE, so the documented table is always the command's output.
+``<!-- zoo-table:end -->`` of FILE (the MNIST models; each other domain has its own block,
+``<!-- zoo-table-fashion:start -->`` ...), so the documented tables are always the command's
+output. ``--domain NAME`` evaluates (or reads) one domain's models only.
 
 Bridges: judge precision (bridge / exact posterior), total-variation distance of the class
 mix to the exact posterior, transport cost (bridge / rejection sampling), ELBO <= log Z <=
@@ -27,6 +29,7 @@ from ..evaluate import evaluate
 from ..zoo import get_entry, list_models
 from ..zoo.loading import read_training_info
 from ..argtypes import HelpFormatter, output_file, positive_int, zoo_name
+from ..domains import DEFAULT_DOMAIN, DOMAINS
 
 START, END = "<!-- zoo-table:start -->", "<!-- zoo-table:end -->"
 
@@ -41,8 +44,10 @@ def _row(name: str, m: dict) -> str:
                  f"{train_s:.0f} s" if train_s is not None else "n/a"]
         what = f"T={m['temperature']:g}"
     elif e.kind == "generator":
+        frechet = f"judge-feature FD {m['judge_frechet']:.1f}" if "judge_frechet" in m else ""
+        real = f" (real images {m['judge_confidence_real']:.3f})" if "judge_confidence_real" in m else ""
         cells = [f"classes {m['min_class_fraction']:.3f}-{m['max_class_fraction']:.3f}",
-                 f"confidence {m['judge_confidence']:.3f}", "", "", "", ""]
+                 f"confidence {m['judge_confidence']:.3f}{real}", frechet, "", "", ""]
         what = ""  # the description names the latent
     else:
         cells = [f"test accuracy {m['test_accuracy']:.3f}", "", "", "", "", ""]
@@ -59,12 +64,20 @@ def markdown_table(results: dict, names: list[str]) -> str:
     return "\n".join([ZOO_TABLE_HEADER] + [_row(name, results[name]) for name in names])
 
 
-def replace_marked_block(text: str, table: str) -> str:
-    """``text`` with everything between the START and END marker lines replaced by ``table``."""
-    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
-        raise ValueError(f"expected one {START!r} line followed by one {END!r} line")
-    head, rest = text.split(START, 1)
-    return f"{head}{START}\n{table}\n{END}{rest.split(END, 1)[1]}"
+def markers(domain: str = DEFAULT_DOMAIN) -> tuple[str, str]:
+    """The start and end lines of ``domain``'s table block (:data:`START`, :data:`END` for MNIST)."""
+    if domain == DEFAULT_DOMAIN:
+        return START, END
+    return f"<!-- zoo-table-{domain}:start -->", f"<!-- zoo-table-{domain}:end -->"
+
+
+def replace_marked_block(text: str, table: str, domain: str = DEFAULT_DOMAIN) -> str:
+    """``text`` with everything between ``domain``'s start and end marker lines replaced by ``table``."""
+    start, end = markers(domain)
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise ValueError(f"expected one {start!r} line followed by one {end!r} line")
+    head, rest = text.split(start, 1)
+    return f"{head}{start}\n{table}\n{end}{rest.split(end, 1)[1]}"
 
 
 def _existing_markdown(path: str) -> Path:
@@ -84,6 +97,7 @@ def main(argv=None) -> int:
                    help="make the table from metrics a --json run wrote instead of evaluating")
     p.add_argument("--update", default=None, type=_existing_markdown, metavar="FILE.md",
                    help="rewrite the marked table block of this markdown file (e.g. docs/zoo.md)")
+    p.add_argument("--domain", default=None, choices=list(DOMAINS), help="only this domain's models (default: all)")
     p.add_argument("--threads", type=positive_int, default=2, help="torch threads")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -93,24 +107,33 @@ def main(argv=None) -> int:
             results = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             p.error(f"--from-json: cannot read {args.from_json}: {e}")
-        names = args.names or [n for n in list_models() if n in results]
+        names = args.names or [n for n in list_models(domain=args.domain) if n in results]
         missing = [n for n in names if n not in results]
         if missing:
             p.error(f"--from-json: {args.from_json} has no metrics for {missing}")
     else:
-        names = args.names or list_models()
+        names = args.names or list_models(domain=args.domain)
         results = {}
         for name in tqdm(names, desc="evaluating"):
             kind = get_entry(name).kind
             results[name] = evaluate(name, args.num_samples if kind in ("bridge", "generator") else None)
-    table = markdown_table(results, names)
-    print(table)
+    by_domain = {}
+    for name in names:
+        by_domain.setdefault(get_entry(name).domain, []).append(name)
+    tables = {domain: markdown_table(results, domain_names) for domain, domain_names in by_domain.items()}
+    print("\n\n".join(tables.values()))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
     if args.update:
-        args.update.write_text(replace_marked_block(args.update.read_text(encoding="utf-8"), table), encoding="utf-8")
-        logging.getLogger(__name__).warning("rewrote the zoo table in %s", args.update)
+        text = args.update.read_text(encoding="utf-8")
+        for domain, table in tables.items():
+            try:
+                text = replace_marked_block(text, table, domain)
+            except ValueError as e:
+                p.error(f"--update {args.update}: {e}")
+        args.update.write_text(text, encoding="utf-8")
+        logging.getLogger(__name__).warning("rewrote the zoo table(s) of %s in %s", ", ".join(tables), args.update)
     return 0
 
 

@@ -162,6 +162,12 @@ def _register_defaults():
                       "10-d latent", latent_dim=10, tags=("vae",)))
     register(ZooEntry("mnist-classifier", "classifier", "MLP digit classifier; its softmax defines the energies"))
     register(ZooEntry("mnist-judge", "judge", "small CNN digit classifier, used only to evaluate"))
+    register(ZooEntry("fashion-gan", "generator", "convolutional GAN generator, 16-d latent, prior N(0, I)",
+                      latent_dim=16, tags=("gan",), domain="fashion"))
+    register(ZooEntry("fashion-classifier", "classifier", "MLP clothing classifier; its softmax defines the "
+                      "fashion energies", domain="fashion"))
+    register(ZooEntry("fashion-judge", "judge", "small CNN clothing classifier, used only to evaluate",
+                      domain="fashion"))
     mnist = get_domain("mnist")
     named = {key: mnist.groups[key] for key in ("even", "odd")}
     targets = {**named, **{slug: (c,) for c, slug in enumerate(mnist.slugs)}}
@@ -178,6 +184,9 @@ def _register_defaults():
     register(ZooEntry("mnist-3-to-8", "bridge", "energy-to-energy bridge: posterior of digit 3 -> posterior of "
                       "digit 8 (mnist-gan latent)", latent_dim=10, target_classes=(8,), source_classes=(3,),
                       decoder="mnist-gan", classifier="mnist-classifier", tags=("e2e",)))
+    register(ZooEntry("fashion-footwear", "bridge", "data-to-energy bridge: fashion-gan prior N(0, I) -> footwear "
+                      "(sandal, sneaker, ankle boot)", latent_dim=16, target_classes=(5, 7, 9), decoder="fashion-gan",
+                      classifier="fashion-classifier", tags=("d2e",), domain="fashion"))
 
 
 _register_defaults()
