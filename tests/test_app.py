@@ -62,7 +62,10 @@ def test_targets_follow_the_prior():
     assert gan[-1][0].startswith("3 → 8 (energy to energy")
     assert [n for _, n in target_choices("mnist-vae")] == ["mnist-vae-even", "mnist-vae-odd"]
     assert [n for _, n in target_choices("mnist-gan-z50")] == ["mnist-gan-z50-even", "mnist-gan-z50-odd"]
-    assert target_choices("fashion-gan") == [("footwear (Sandal, Sneaker, Ankle boot)", "fashion-footwear")]
+    assert target_choices("fashion-gan") == [("tops (T-shirt/top, Pullover, Coat, Shirt)", "fashion-tops"),
+                                             ("footwear (Sandal, Sneaker, Ankle boot)", "fashion-footwear"),
+                                             ("Sneaker → Ankle boot (energy to energy)",
+                                              "fashion-sneaker-to-ankle-boot")]
     for _, prior in prior_choices():
         for _, bridge in target_choices(prior):
             assert d2e_zoo.get_entry(bridge).decoder == prior

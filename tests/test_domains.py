@@ -188,9 +188,11 @@ def test_list_models_filters_by_domain():
     mnist, fashion = list_models(domain="mnist"), d2e_zoo.list_models(domain="fashion")
     assert len(mnist) == 22 and sorted(mnist + fashion) == sorted(everything)
     assert all(n.startswith("mnist-") and get_entry(n).domain == "mnist" for n in mnist)
-    assert fashion == ["fashion-gan", "fashion-classifier", "fashion-judge", "fashion-footwear"]
+    assert fashion == ["fashion-gan", "fashion-classifier", "fashion-judge", "fashion-footwear", "fashion-tops",
+                       "fashion-sneaker-to-ankle-boot"]
     assert all(get_entry(n).domain == "fashion" for n in fashion)
-    assert list_models(kind="bridge", domain="fashion") == ["fashion-footwear"]
+    assert list_models(kind="bridge", domain="fashion") == ["fashion-footwear", "fashion-tops",
+                                                             "fashion-sneaker-to-ankle-boot"]
     with pytest.raises(ValueError, match="unknown domain 'cifar'; valid domains: mnist, fashion"):
         list_models(domain="cifar")
 

@@ -187,6 +187,13 @@ def _register_defaults():
     register(ZooEntry("fashion-footwear", "bridge", "data-to-energy bridge: fashion-gan prior N(0, I) -> footwear "
                       "(sandal, sneaker, ankle boot)", latent_dim=16, target_classes=(5, 7, 9), decoder="fashion-gan",
                       classifier="fashion-classifier", tags=("d2e",), domain="fashion"))
+    register(ZooEntry("fashion-tops", "bridge", "data-to-energy bridge: fashion-gan prior N(0, I) -> tops "
+                      "(T-shirt/top, pullover, coat, shirt)", latent_dim=16, target_classes=(0, 2, 4, 6),
+                      decoder="fashion-gan", classifier="fashion-classifier", tags=("d2e",), domain="fashion"))
+    register(ZooEntry("fashion-sneaker-to-ankle-boot", "bridge", "energy-to-energy bridge: posterior of sneaker -> "
+                      "posterior of ankle boot (fashion-gan latent)", latent_dim=16, target_classes=(9,),
+                      source_classes=(7,), decoder="fashion-gan", classifier="fashion-classifier", tags=("e2e",),
+                      domain="fashion"))
 
 
 _register_defaults()
