@@ -1,6 +1,8 @@
 """Convolutional generators (GAN, VAE), their recipes, random-shift augmentation and the
 judge-feature Frechet distance."""
 
+import math
+
 import pytest
 import torch
 
@@ -72,3 +74,40 @@ def test_frechet_distance_matches_the_gaussian_closed_form():
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="same F"):
         frechet_distance(a, b[:, :2])
+
+
+def test_class_entropies_match_their_closed_forms():
+    from d2e_zoo.trainers.gan import class_entropies
+
+    each, mix = class_entropies(torch.zeros(6, 4))  # every image undecided: log 4 each, log 4 overall
+    assert abs(float(each) - math.log(4)) < 1e-6 and abs(float(mix) - math.log(4)) < 1e-6
+    each, mix = class_entropies(torch.eye(4).repeat(2, 1) * 50)  # each image sure, the batch balanced
+    assert float(each) < 1e-6 and abs(float(mix) - math.log(4)) < 1e-6
+    each, mix = class_entropies(torch.tensor([[50.0, 0, 0, 0]] * 8))  # sure, but all one class
+    assert float(each) < 1e-6 and float(mix) < 1e-6
+
+
+def test_the_class_head_learns_the_labels_and_steers_the_generator():
+    from accelerate import Accelerator
+
+    from d2e_zoo.data import load_mnist
+    from d2e_zoo.trainers.gan import GANTask
+
+    torch.manual_seed(0)
+    data = load_mnist("train")
+    data = type(data)(data.images[:512], data.labels[:512], data.source)
+    d = ConvDiscriminator(channels=8, num_classes=10)
+    task = GANTask(ConvGenerator(latent_dim=4, channels=8), d, data, Accelerator(cpu=True), seed=0, batch_size=32,
+                   lr=1e-3, class_entropy_weight=1.0, augment_shift=1)
+    first = task.step(0)
+    for step in range(1, 80):
+        last = task.step(step)
+    assert {"loss_class", "class_entropy", "mix_entropy"} <= set(last)
+    assert last["loss_class"] < 0.75 * first["loss_class"]
+    with torch.no_grad():
+        _, classes = d.logits_and_classes(data.images[:256])
+    assert (classes.argmax(-1) == data.labels[:256]).double().mean() > 0.4  # chance is 0.1
+    assert d(data.images[:3]).shape == (3,)  # the plain call stays the real/fake logit
+    with pytest.raises(ValueError, match="class_entropy_weight > 0 needs a discriminator with a class head"):
+        GANTask(ConvGenerator(latent_dim=4, channels=8), ConvDiscriminator(channels=8), data,
+                Accelerator(cpu=True), seed=0, class_entropy_weight=0.5)

@@ -177,6 +177,10 @@ def test_bad_input_errors():
         IPFTrainer(Gaussian(2).sample_view(), gmm8().energy_view(), _small(), "bridge")
     with pytest.raises(ConfigError, match="needs the target end 'gmm8' to offer samples"):
         IPFTrainer(Gaussian(2).sample_view(), gmm8().energy_view(), _small(), "d2d")
+    with pytest.raises(ConfigError, match="langevin_global_every must be an integer >= 0"):
+        _small(langevin_global_every=-2)
+    with pytest.raises(ConfigError, match="langevin_global_std must be finite and > 0"):
+        _small(langevin_global_std=float("inf"))
     wrong_shape = EnergyEndpoint(lambda x: x.sum(-1, keepdim=True), 2, "bad-shape")
     with pytest.raises(EndpointError, match=r"returned shape \(32, 1\), expected \(32,\)"):
         wrong_shape.log_prob(torch.zeros(32, 2))

@@ -180,3 +180,31 @@ def test_wrong_shapes_and_config_raise():
         LangevinSampler(num_steps=0)
     with pytest.raises(ValueError, match="target_accept"):
         LangevinSampler(target_accept=1.0)
+    with pytest.raises(ValueError, match="global_move_every"):
+        LangevinSampler(global_move_every=-1)
+    with pytest.raises(ValueError, match="global_move_std"):
+        LangevinSampler(global_move_std=0.0)
+
+
+def two_mode_log_prob(x, weight_right=0.2, centre=3.0, s=0.3):
+    """log of ``(1 - w) N(-c, s^2) + w N(c, s^2)`` in 1-D for ``x: (N, 1)``; modes 20 s apart."""
+    left = math.log(1 - weight_right) - 0.5 * ((x[:, 0] + centre) / s) ** 2
+    right = math.log(weight_right) - 0.5 * ((x[:, 0] - centre) / s) ** 2
+    return torch.logaddexp(left, right)
+
+
+@pytest.mark.parametrize("global_every", [0, 2])
+def test_global_moves_give_distant_modes_their_weights(global_every):
+    # every chain starts in the heavy left mode; MALA alone never crosses the 20-sigma gap,
+    # the independence moves (proposal N(0, 3^2)) must move 20% of the mass to the right mode
+    g = torch.Generator().manual_seed(0)
+    sampler = LangevinSampler(step_size=0.05, num_steps=300, global_move_every=global_every, global_move_std=3.0)
+    result = sampler.run(torch.full((N_CHAINS, 1), -3.0), two_mode_log_prob, generator=g)
+    right = (result.samples[:, 0] > 0).double().mean().item()
+    if global_every:
+        assert abs(right - 0.2) < 4 * math.sqrt(0.2 * 0.8 / N_CHAINS), right
+        assert 0.01 < result.global_acceptance_rate < 0.5
+        within = result.samples[result.samples[:, 0] > 0, 0]
+        assert abs(within.std().item() - 0.3) < 0.03  # and the right mode has its own width
+    else:
+        assert right == 0.0 and result.global_acceptance_rate is None

@@ -165,6 +165,24 @@ def _mala_from_cache(x, lp_x, grad_x, log_prob, h, t, generator):
     return x_new, lp_new, grad_new, accepted
 
 
+def _independence_from_cache(x, lp_x, grad_x, log_prob, std: float, t: float, generator):
+    """One independence Metropolis-Hastings step with the global proposal ``y ~ N(0, std^2 I)``
+    (it ignores ``x``, so a chain can jump between modes that Langevin steps never cross):
+
+        log alpha = (log_prob(y) - log_prob(x)) / T + (|y|^2 - |x|^2) / (2 std^2).
+
+    Exact for any target; efficient where the target has most of its mass where the proposal
+    does (e.g. a latent posterior ``N(z; 0, I) L(z)`` with ``std = 1``, where it is
+    ``L(y) / L(x)``). Returns ``(x_new, lp_new, grad_new, accepted)`` like a MALA step."""
+    y = std * _noise(x, generator)
+    lp_y, grad_y = _log_prob_and_grad(y, log_prob)
+    log_alpha = (lp_y - lp_x) / t + ((y**2).sum(dim=1) - (x**2).sum(dim=1)) / (2.0 * std**2)
+    u = standard_uniform((x.shape[0],), generator, device=x.device, dtype=x.dtype)
+    accepted = torch.log(u) < log_alpha
+    acc = accepted.unsqueeze(1)
+    return torch.where(acc, y, x), torch.where(accepted, lp_y, lp_x), torch.where(acc, grad_y, grad_x), accepted
+
+
 def mala_step(
     x: torch.Tensor,
     log_prob: LogProb,
@@ -210,6 +228,8 @@ class LangevinResult:
         acceptance_trace: MALA acceptance per step averaged over chains, ``(num_steps,)``;
             None for ULA.
         log_prob_trace: mean untempered ``log_prob`` over chains after each step, ``(num_steps,)``.
+        global_acceptance_rate: acceptance of the independence moves (``global_move_every``),
+            averaged over moves and chains; None when there were none.
     """
 
     samples: torch.Tensor
@@ -218,6 +238,7 @@ class LangevinResult:
     acceptance_rate: Optional[float]
     acceptance_trace: Optional[torch.Tensor]
     log_prob_trace: torch.Tensor
+    global_acceptance_rate: Optional[float] = None
 
 
 def _geometric(start: float, end: float, n: int) -> torch.Tensor:
@@ -254,6 +275,12 @@ class LangevinSampler:
         temperature_init: starting temperature ``> 0``.
         temperature_final: final temperature ``> 0``.
         min_step_size, max_step_size: clamp for the adapted step size.
+        global_move_every: after every this many Langevin steps, one independence
+            Metropolis-Hastings step with proposals from ``N(0, global_move_std^2 I)``
+            (:func:`_independence_from_cache`); 0 (default) never. Langevin steps move mass
+            only locally, so they cannot fix how much of it sits in each of distant modes;
+            these moves can, wherever the proposal covers the target.
+        global_move_std: standard deviation ``> 0`` of the global proposal.
     """
 
     method: str = "mala"
@@ -267,12 +294,14 @@ class LangevinSampler:
     temperature_final: float = 1.0
     min_step_size: float = 1e-8
     max_step_size: float = 1e3
+    global_move_every: int = 0
+    global_move_std: float = 1.0
 
     def __post_init__(self) -> None:
         if self.method not in ("ula", "mala"):
             raise ValueError(f"method must be 'ula' or 'mala', got {self.method!r}")
         for name in ("step_size", "adapt_rate", "temperature_init", "temperature_final",
-                     "min_step_size", "max_step_size"):
+                     "min_step_size", "max_step_size", "global_move_std"):
             v = float(getattr(self, name))
             if not math.isfinite(v) or v <= 0:
                 raise ValueError(f"{name} must be finite and > 0, got {getattr(self, name)!r}")
@@ -288,6 +317,8 @@ class LangevinSampler:
             raise ValueError(f"adapt must be 'per_chain', 'global' or 'none', got {self.adapt!r}")
         if self.min_step_size > self.max_step_size:
             raise ValueError("min_step_size must be <= max_step_size")
+        if int(self.global_move_every) != self.global_move_every or self.global_move_every < 0:
+            raise ValueError(f"global_move_every must be an integer >= 0, got {self.global_move_every!r}")
 
     # -- schedules ----------------------------------------------------------------------
     def step_size_schedule(self) -> torch.Tensor:
@@ -344,6 +375,7 @@ class LangevinSampler:
             steps = tqdm(steps, desc=f"langevin ({self.method})")
 
         h = None
+        global_accepts = []
         for k in steps:
             log_h = (math.log(bases[k]) + log_scale).clamp(lo, hi)
             h = log_h.exp().to(x.dtype).unsqueeze(1)
@@ -361,6 +393,10 @@ class LangevinSampler:
             else:
                 x = _ula_from_grad(x, grad, h, t, generator)
                 lp, grad = _log_prob_and_grad(x, log_prob)
+            if self.global_move_every and (k + 1) % self.global_move_every == 0:
+                x, lp, grad, jumped = _independence_from_cache(x, lp, grad, log_prob, self.global_move_std, t,
+                                                               generator)
+                global_accepts.append(jumped.to(torch.float64).mean())
             lp_trace[k] = lp.to(torch.float64).mean()
             if callback is not None and callback(k, x, lp, h.squeeze(1)):
                 lp_trace = lp_trace[: k + 1]
@@ -377,4 +413,5 @@ class LangevinSampler:
             acceptance_rate=acc_rate,
             acceptance_trace=acc_trace.to(torch.float32) if acc_trace is not None else None,
             log_prob_trace=lp_trace.to(torch.float32),
+            global_acceptance_rate=float(torch.stack(global_accepts).mean()) if global_accepts else None,
         )

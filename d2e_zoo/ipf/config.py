@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
@@ -34,7 +36,11 @@ class IPFConfig:
     from ``off_policy_start`` to ``off_policy_end`` over training; the buffer holds
     ``buffer_size`` states refreshed by ``langevin_steps`` of MALA with step size
     ``langevin_step`` (annealed to ``langevin_step_final``) from temperature
-    ``langevin_temperature`` down to 1.
+    ``langevin_temperature`` down to 1. With ``langevin_global_every = m > 0``, every m-th
+    MALA step is followed by an independence Metropolis-Hastings move with proposals from
+    ``N(0, langevin_global_std^2 I)``: the only move that carries buffer states between
+    distant modes, so the buffer holds the modes in the density's proportions wherever that
+    Gaussian covers the target (latent posteriors N(z; 0, I) L(z): docs/method.md section 4.4).
     """
 
     num_steps: int = 20
@@ -74,6 +80,10 @@ class IPFConfig:
     langevin_step_final: Optional[float] = None
     langevin_temperature: float = 1.0
     langevin_init_steps: int = 0  # extra annealed steps when the buffer is first filled
+    # after every N MALA steps one independence Metropolis-Hastings move with proposals from
+    # N(0, langevin_global_std^2 I): moves buffer states between distant modes (0: never)
+    langevin_global_every: int = 0
+    langevin_global_std: float = 1.0
     buffer_init_std: float = 1.0  # e2e: the source buffer starts from N(0, buffer_init_std^2 I)
     # "path_weights": refill an energy end's buffer by importance resampling of the other
     # end's paths (docs/method.md section 4.2); needs the start end's density
@@ -115,6 +125,10 @@ class IPFConfig:
                      "pool_batches"):
             need(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         need(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        need(isinstance(self.langevin_global_every, int) and self.langevin_global_every >= 0,
+             f"langevin_global_every must be an integer >= 0, got {self.langevin_global_every!r}")
+        need(math.isfinite(self.langevin_global_std) and self.langevin_global_std > 0,
+             f"langevin_global_std must be finite and > 0, got {self.langevin_global_std!r}")
         need(self.guidance_clip >= 0, f"guidance_clip must be >= 0, got {self.guidance_clip}")
 
     def to_dict(self) -> dict:

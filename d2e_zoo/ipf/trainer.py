@@ -291,12 +291,16 @@ class IPFTrainer:
         c = self.config
         return LangevinSampler(method="mala", step_size=c.langevin_step, step_size_final=c.langevin_step_final,
                                num_steps=c.langevin_steps + (c.langevin_init_steps if first_fill else 0),
-                               temperature_init=c.langevin_temperature)
+                               temperature_init=c.langevin_temperature,
+                               global_move_every=c.langevin_global_every, global_move_std=c.langevin_global_std)
 
     def _fill_buffer(self, end: str, x: torch.Tensor, first_fill: bool):
         buf, endpoint = self.buffers[end], self._end(end)
         buf.add(x, endpoint.log_prob(x))
-        buf.refresh(endpoint.log_prob, self._langevin(first_fill), self.generator)
+        result = buf.refresh(endpoint.log_prob, self._langevin(first_fill), self.generator)
+        if result is not None and result.global_acceptance_rate is not None:
+            logger.debug("%s buffer: MALA acceptance %.3f, global-move acceptance %.3f", end,
+                         result.acceptance_rate, result.global_acceptance_rate)
 
     def _refresh_buffers(self):
         """Feed each energy end's buffer with fresh terminal states of the process heading

@@ -80,19 +80,30 @@ class ConvGenerator(RangeCheckedConfig, ModelMixin, ConfigMixin):
 
 
 class ConvDiscriminator(RangeCheckedConfig, ModelMixin, ConfigMixin):
-    """``D: (N, 1, 28, 28) -> (N,)`` real/fake logit: a spectral-normalised :class:`ConvEncoder`
-    with one output. Used only for training."""
+    """``D: (N, 1, 28, 28) -> (N,)`` real/fake logit: a spectral-normalised :class:`ConvEncoder`.
+    Used only for training.
 
-    CONFIG_LIMITS = {"channels": CHANNELS, "dropout": DROPOUT, "pack": Limit(1, 1)}
+    With ``num_classes = K > 0`` the encoder has ``1 + K`` outputs: the real/fake logit and a
+    class head ``(N, K)`` (:meth:`logits_and_classes`), trained on the labels of real images
+    (an auxiliary classifier, as in AC-GAN) so the generator can be asked for images whose
+    class is unambiguous (``class_entropy_weight`` of the GAN task)."""
+
+    CONFIG_LIMITS = {"channels": CHANNELS, "dropout": DROPOUT, "pack": Limit(1, 1), "num_classes": Limit(0, 1000)}
 
     @register_to_config
-    def __init__(self, channels: int = 32, dropout: float = 0.0, pack: int = 1):
-        self.check_config({"channels": channels, "dropout": dropout, "pack": pack})
+    def __init__(self, channels: int = 32, dropout: float = 0.0, pack: int = 1, num_classes: int = 0):
+        self.check_config({"channels": channels, "dropout": dropout, "pack": pack, "num_classes": num_classes})
         super().__init__()
-        self.net = ConvEncoder(channels, 1, spectral=True, dropout=dropout)
+        self.net = ConvEncoder(channels, 1 + num_classes, spectral=True, dropout=dropout)
+
+    def logits_and_classes(self, x: torch.Tensor):
+        """``(real/fake logits (N,), class logits (N, K))``; the class logits are None when
+        ``num_classes == 0``."""
+        out = self.net(check_images(x, type(self).__name__))
+        return out[:, 0], (out[:, 1:] if self.config.num_classes else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(check_images(x, type(self).__name__)).squeeze(-1)
+        return self.logits_and_classes(x)[0]
 
 
 class ConvVAE(RangeCheckedConfig, ModelMixin, ConfigMixin):
