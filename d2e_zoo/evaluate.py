@@ -243,11 +243,9 @@ def main(argv=None) -> int:
             p.error(str(e))
         bar.update(bar.total - bar.n)
     if args.save_grid and get_entry(args.name).kind == "bridge":
-        from .visual import save_translation_sheet
+        from .visual import save_contact_sheet
 
-        pipe = load(args.name)
-        out = pipe(num_samples=32, generator=torch.Generator().manual_seed(args.seed))
-        save_translation_sheet(pipe.decode(out.initial_latents), out.images, args.save_grid)
+        save_contact_sheet(load(args.name), args.save_grid, seed=args.seed)
         logger.warning("saved %s", args.save_grid)
     print(json.dumps(metrics) if args.json else format_report(args.name, metrics))
     return 0

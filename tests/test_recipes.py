@@ -290,7 +290,7 @@ def test_an_installed_copy_finds_its_recipes(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     where, names, recipe_file, num_steps = json.loads(res.stdout.strip().splitlines()[-1])
     assert Path(where).resolve().is_relative_to(site)
-    assert names == SHIPPED and recipe_file == "mnist-gan.toml" and num_steps == 25000
+    assert names == SHIPPED and recipe_file == "mnist-gan.toml" and num_steps == 6000
 
 
 # ---------------------------------------------------------------- defaults, once --

@@ -145,7 +145,7 @@ def test_the_latent_to_image_network_is_the_decoder():
     the component ``decoder`` (pipeline, energies, registry, bundled snapshots)."""
 
     from d2e_zoo.energies import ClassifierPosterior, ExpressionPosterior
-    from d2e_zoo.models import MLPGenerator
+    from d2e_zoo.models import ConvGenerator
 
     params = inspect.signature(d2e_zoo.D2EBridgePipeline.__init__).parameters
     assert "decoder" in params and "generator" not in params
@@ -154,7 +154,7 @@ def test_the_latent_to_image_network_is_the_decoder():
         assert "decoder" in params and "generator" not in params
     assert "generator" not in {f.name for f in dataclasses.fields(ZooEntry)}
     pipe = load("mnist-even")
-    assert isinstance(pipe.decoder, MLPGenerator) and "generator" not in pipe.components
+    assert isinstance(pipe.decoder, ConvGenerator) and "generator" not in pipe.components
     gan = load("mnist-gan")
     assert all(torch.equal(a, b) for a, b in zip(pipe.decoder.state_dict().values(), gan.state_dict().values()))
     z = torch.randn(5, 10, generator=torch.Generator().manual_seed(0))

@@ -79,3 +79,18 @@ def test_update_rewrites_each_domains_block(tmp_path):
     only_mnist.write_text(f"{START}\nold\n{END}\n")
     with pytest.raises(SystemExit):  # no block for the fashion rows
         main(["--from-json", str(metrics), "--update", str(only_mnist)])
+
+
+def test_num_samples_is_the_bridges_and_generators_keep_their_10000(monkeypatch, capsys):
+    import d2e_zoo.benchmarks.zoo_table as zoo_table
+
+    calls = {}
+
+    def fake_evaluate(name, num_samples=None):
+        calls[name] = num_samples
+        return {**(BRIDGE if name == "mnist-3" else GENERATOR), "kind": "bridge" if name == "mnist-3" else "generator"}
+
+    monkeypatch.setattr(zoo_table, "evaluate", fake_evaluate)
+    assert main(["--names", "mnist-gan", "mnist-3", "--num-samples", "7"]) == 0
+    assert calls == {"mnist-gan": None, "mnist-3": 7}  # None: evaluate's own 10,000 for a generator
+    assert "| `mnist-3` |" in capsys.readouterr().out

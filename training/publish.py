@@ -29,7 +29,8 @@ from huggingface_hub import HfApi
 import d2e_zoo
 from d2e_zoo.argtypes import HelpFormatter
 from d2e_zoo.zoo import loading
-from d2e_zoo.zoo.cards import model_card
+from d2e_zoo.visual import save_contact_sheet
+from d2e_zoo.zoo.cards import CONTACT_SHEET, model_card
 from d2e_zoo.zoo.loading import PICKLE_SUFFIXES, ZooLoadError, read_training_info, resolve
 from d2e_zoo.zoo.registry import SHARED_COMPONENTS, ZooEntry, get_entry, list_models
 
@@ -172,7 +173,11 @@ def stage(entry: ZooEntry, out: Path, metrics: Optional[dict] = None, repo_id: O
     shutil.copytree(source, dest)
     for comp, folder in shared.items():
         shutil.copytree(folder, dest / comp)
-    card = model_card(entry, read_training_info(source), metrics, repo_id=repo_id or entry.hub_repo)
+    sheet = entry.kind == "bridge"
+    if sheet:  # the card shows 32 translations of the staged pipeline itself
+        save_contact_sheet(d2e_zoo.load(entry.name, path=dest), dest / CONTACT_SHEET)
+    card = model_card(entry, read_training_info(source), metrics, repo_id=repo_id or entry.hub_repo,
+                      contact_sheet=sheet)
     (dest / "README.md").write_text(card, encoding="utf-8")
     refuse_pickles(dest)
     check_layout(entry, dest)

@@ -426,8 +426,9 @@ def _prior_target(prefix: str):
     priors, targets = prior_choices(), target_choices(DEFAULT_PRIOR)
     prior = gr.Dropdown(priors, value=DEFAULT_PRIOR, label="Prior (makes images from random codes)",
                         elem_id=prefix + "prior", min_width=200)
-    target = gr.Dropdown(targets, value=targets[0][1], label="Target", info="every bridge trained on this prior",
-                         elem_id=prefix + "target", allow_custom_value=False, min_width=200)
+    target = gr.Dropdown(targets, value=default_target(DEFAULT_PRIOR), label="Target",
+                         info="every bridge trained on this prior", elem_id=prefix + "target",
+                         allow_custom_value=False, min_width=200)
     return prior, target
 
 

@@ -88,7 +88,19 @@ def _what_it_is(entry: ZooEntry) -> list[str]:
                   f"decoder (latent to image): `{entry.decoder}` (included here as `decoder/`)",
                   f"classifier: `{entry.classifier}` (included here as `classifier/`)"]
     lines += [f"- {f}" for f in facts]
+    changes = f": {entry.changes}." if entry.changes else " (the first one shipped)."
+    lines += ["", f"Version {entry.version}{changes}"]
     return lines + [""]
+
+
+#: the file name of a bridge's contact sheet next to its model card
+CONTACT_SHEET = "contact_sheet.png"
+
+
+def _contact_sheet(entry: ZooEntry) -> list[str]:
+    return ["## Translations", "", f"![{entry.name}: 32 pairs, each a source image and its translation]"
+            f"({CONTACT_SHEET})", "", f"32 source images (decoded prior or source-posterior latents) and their "
+            f"translations, made by `python -m d2e_zoo.evaluate {entry.name} --save-grid {CONTACT_SHEET}`.", ""]
 
 
 def _load_call(entry: ZooEntry, repo_id: str) -> str:
@@ -199,7 +211,7 @@ def _limitations(entry: ZooEntry, training_info: dict, metrics: dict) -> list[st
 
 
 def model_card(entry: ZooEntry, training_info: dict, metrics: Optional[dict] = None,
-               repo_id: Optional[str] = None) -> str:
+               repo_id: Optional[str] = None, contact_sheet: bool = False) -> str:
     """The Hugging Face model card (``README.md``) of a zoo entry.
 
     Args:
@@ -210,6 +222,8 @@ def model_card(entry: ZooEntry, training_info: dict, metrics: Optional[dict] = N
             with ``training_info["metrics"]`` and win where a name is in both.
         repo_id: the Hub repository the card is published to (default ``entry.hub_repo``);
             the loading example passes it when it differs from the default.
+        contact_sheet: show the :data:`CONTACT_SHEET` picture next to the card (bridges; the
+            publisher writes it).
 
     Returns:
         Markdown text with YAML front matter (``license``, ``library_name``, ``tags``,
@@ -219,7 +233,8 @@ def model_card(entry: ZooEntry, training_info: dict, metrics: Optional[dict] = N
     table = {**(training_info.get("metrics") or {}), **(metrics or {})}
     description = entry.description[:1].upper() + entry.description[1:]
     sections = [front_matter(entry), "", f"# {entry.name}", "", description.rstrip(".") + ".", "",
-                *_what_it_is(entry), *_how_to_load(entry, repo_id or entry.hub_repo),
+                *_what_it_is(entry), *(_contact_sheet(entry) if contact_sheet else []),
+                *_how_to_load(entry, repo_id or entry.hub_repo),
                 *_training_data(entry, training_info), *_recipe_section(entry, training_info), *_metrics(table),
                 *_licence(entry), *_limitations(entry, training_info, table)]
     return "\n".join(sections).rstrip() + "\n"

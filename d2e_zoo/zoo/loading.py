@@ -74,6 +74,7 @@ class ModelInfo:
     origin: str  # "path", "hub" or "bundled"
     location: str  # the folder it was loaded from
     domain: str = "mnist"  # the d2e_zoo.domains.Domain whose class names class_names are
+    version: int = 1  # the registry entry's version (ZooEntry.version)
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,8 @@ def _info(entry: ZooEntry, folder: Path, origin: str, temperature=None, target=N
                      class_names=entry.class_names, target_classes=tuple(target or entry.target_classes),
                      source_classes=entry.source_classes, temperature=temperature,
                      data_source=training.get("data_source", "unknown"), license=entry.license,
-                     hub_repo=entry.hub_repo, origin=origin, location=str(folder), domain=entry.domain)
+                     hub_repo=entry.hub_repo, origin=origin, location=str(folder), domain=entry.domain,
+                     version=entry.version)
 
 
 def load(name: str, path=None, repo_id: Optional[str] = None, revision: Optional[str] = None,

@@ -61,6 +61,9 @@ class ZooEntry:
         revision: the Hub revision (branch, tag or commit hash) that ``load`` downloads; pin a
             commit hash once the repository exists, so a push to the repository cannot change
             what an installed version of the package loads.
+        version: the model's version (1 for the first one shipped under this name); a name
+            keeps its meaning across versions, the weights and recipe change.
+        changes: what changed in this version (model cards show it); empty for version 1.
     """
 
     name: str
@@ -76,6 +79,8 @@ class ZooEntry:
     tags: tuple = field(default_factory=tuple)
     revision: str = DEFAULT_REVISION
     domain: str = DEFAULT_DOMAIN
+    version: int = 1
+    changes: str = ""
 
     def __post_init__(self):
         try:
@@ -153,11 +158,17 @@ def _digits(classes) -> str:
     return ", ".join(str(c) for c in classes)
 
 
+GAN_V2 = ("convolutional generator and spectral-normalised convolutional discriminator (was: MLPs); the "
+          "discriminator sees every image shifted by up to 2 pixels and has an auxiliary class head, and the "
+          "generator is asked for images of one clear class each in balanced proportions")
+BRIDGE_V2 = ("retrained on the version-2 convolutional generator; a quarter of the replay buffer, half the "
+             "Langevin steps and four paths per start point")
+
+
 def _register_defaults():
-    register(ZooEntry("mnist-gan", "generator", "MLP GAN generator, 10-d latent, prior N(0, I)", latent_dim=10,
-                      tags=("gan",)))
-    register(ZooEntry("mnist-gan-z50", "generator", "MLP GAN generator, 50-d latent, prior N(0, I)",
-                      latent_dim=50, tags=("gan",)))
+    for name, dim in (("mnist-gan", 10), ("mnist-gan-z50", 50)):
+        register(ZooEntry(name, "generator", f"convolutional GAN generator, {dim}-d latent, prior N(0, I)",
+                          latent_dim=dim, tags=("gan",), version=2, changes=GAN_V2))
     register(ZooEntry("mnist-vae", "generator", "MLP VAE (decoder = generator, encoder maps images to latents), "
                       "10-d latent", latent_dim=10, tags=("vae",)))
     register(ZooEntry("mnist-classifier", "classifier", "MLP digit classifier; its softmax defines the energies"))
@@ -177,13 +188,16 @@ def _register_defaults():
         for key in keys:
             classes = targets[key]
             what = f"{key} digits" if key in named else f"digit {key}"
+            v2 = prior != "mnist-vae"
             register(ZooEntry(f"{prefix}-{key}", "bridge",
                               f"data-to-energy bridge: {prior} prior N(0, I) -> {what} ({_digits(classes)})",
                               latent_dim=dim, target_classes=classes, decoder=prior,
-                              classifier="mnist-classifier", tags=("d2e",)))
+                              classifier="mnist-classifier", tags=("d2e",), version=2 if v2 else 1,
+                              changes=BRIDGE_V2 if v2 else ""))
     register(ZooEntry("mnist-3-to-8", "bridge", "energy-to-energy bridge: posterior of digit 3 -> posterior of "
                       "digit 8 (mnist-gan latent)", latent_dim=10, target_classes=(8,), source_classes=(3,),
-                      decoder="mnist-gan", classifier="mnist-classifier", tags=("e2e",)))
+                      decoder="mnist-gan", classifier="mnist-classifier", tags=("e2e",), version=2,
+                      changes=BRIDGE_V2))
     register(ZooEntry("fashion-footwear", "bridge", "data-to-energy bridge: fashion-gan prior N(0, I) -> footwear "
                       "(sandal, sneaker, ankle boot)", latent_dim=16, target_classes=(5, 7, 9), decoder="fashion-gan",
                       classifier="fashion-classifier", tags=("d2e",), domain="fashion"))
