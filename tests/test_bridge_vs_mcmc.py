@@ -70,7 +70,8 @@ def test_small_run_structure_and_sanity(small_run):
     assert bridge["judge_precision"] > 0.8 and bridge["tv"] < 0.2
     assert r["rows"][1]["tv"] > bridge["tv"]  # 5 MALA steps from the prior are far from the posterior
     assert r["train_seconds"] > 0
-    assert 0.0 < r["tv_floor"]["mean"] < r["tv_floor"]["q95"] < 0.2
+    # the floor is 0 when every exact draw has the one class (sharp generators get there for a single digit)
+    assert 0.0 <= r["tv_floor"]["mean"] <= r["tv_floor"]["q95"] < 0.2
     be = r["break_even"]
     assert be["reference"] in [row["label"] for row in r["rows"]]
     assert be["samples"] == pytest.approx(bvm.break_even_samples(
