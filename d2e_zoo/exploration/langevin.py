@@ -156,13 +156,16 @@ def _mala_from_cache(x, lp_x, grad_x, log_prob, h, t, generator):
     y = _ula_from_grad(x, grad_x, h, t, generator)
     lp_y, grad_y = _log_prob_and_grad(y, log_prob)
     log_alpha = (lp_y - lp_x) / t + _log_q(x, y, grad_y, h, t) - _log_q(y, x, grad_x, h, t)
+    return _metropolis_accept(x, lp_x, grad_x, y, lp_y, grad_y, log_alpha, generator)
+
+
+def _metropolis_accept(x, lp_x, grad_x, y, lp_y, grad_y, log_alpha, generator):
+    """Keep each proposal ``y`` with probability ``min(1, exp(log_alpha))``, else ``x``, with its
+    cached log-density and gradient. Returns ``(x_new, lp_new, grad_new, accepted)``."""
     u = standard_uniform((x.shape[0],), generator, device=x.device, dtype=x.dtype)
     accepted = torch.log(u) < log_alpha
     acc = accepted.unsqueeze(1)
-    x_new = torch.where(acc, y, x)
-    lp_new = torch.where(accepted, lp_y, lp_x)
-    grad_new = torch.where(acc, grad_y, grad_x)
-    return x_new, lp_new, grad_new, accepted
+    return torch.where(acc, y, x), torch.where(accepted, lp_y, lp_x), torch.where(acc, grad_y, grad_x), accepted
 
 
 def _independence_from_cache(x, lp_x, grad_x, log_prob, std: float, t: float, generator):
@@ -177,10 +180,7 @@ def _independence_from_cache(x, lp_x, grad_x, log_prob, std: float, t: float, ge
     y = std * _noise(x, generator)
     lp_y, grad_y = _log_prob_and_grad(y, log_prob)
     log_alpha = (lp_y - lp_x) / t + ((y**2).sum(dim=1) - (x**2).sum(dim=1)) / (2.0 * std**2)
-    u = standard_uniform((x.shape[0],), generator, device=x.device, dtype=x.dtype)
-    accepted = torch.log(u) < log_alpha
-    acc = accepted.unsqueeze(1)
-    return torch.where(acc, y, x), torch.where(accepted, lp_y, lp_x), torch.where(acc, grad_y, grad_x), accepted
+    return _metropolis_accept(x, lp_x, grad_x, y, lp_y, grad_y, log_alpha, generator)
 
 
 def mala_step(
