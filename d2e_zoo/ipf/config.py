@@ -41,6 +41,12 @@ class IPFConfig:
     ``N(0, langevin_global_std^2 I)``: the only move that carries buffer states between
     distant modes, so the buffer holds the modes in the density's proportions wherever that
     Gaussian covers the target (latent posteriors N(z; 0, I) L(z): docs/method.md section 4.4).
+
+    Bridge matching (docs/method.md section 4.5): with ``matching_steps = M > 0`` the last IPF
+    iteration's backward half-step becomes M steps fitting both kernels to Brownian bridges
+    between entropic-OT pairs of start and end states, which keeps the end's mode weights;
+    ``sharpen_last_steps = L`` then lets the last forward half-step's energy loss train only the
+    last L transitions, and ``matching_weight`` adds the matching loss to that half-step.
     """
 
     num_steps: int = 20
@@ -90,6 +96,16 @@ class IPFConfig:
     buffer_resampling: str = "none"
     resampling_candidates: int = 4  # paths simulated per buffer state kept
     resampling_min_ess: float = 0.05  # weights are tempered (w^beta) until their ESS fraction reaches this
+    # bridge matching (d2e_zoo/ipf/matching.py): this many steps fit both kernels to Brownian bridges
+    # between entropic-OT pairs of start and end states, in place of the last IPF iteration's
+    # backward half-step (0: off); matching_weight adds the forward's matching loss, times this
+    # weight, to every step of the last forward half-step
+    matching_steps: int = 0
+    matching_weight: float = 0.0
+    # with matching_steps: in the last forward half-step the energy loss reaches only the last N
+    # transitions of the forward kernel (0: all); the earlier ones, which choose each path's mode,
+    # keep the matched routing while the last ones sharpen towards the density
+    sharpen_last_steps: int = 0
 
     def __post_init__(self):
         self.validate()
@@ -129,6 +145,18 @@ class IPFConfig:
              f"langevin_global_every must be an integer >= 0, got {self.langevin_global_every!r}")
         need(math.isfinite(self.langevin_global_std) and self.langevin_global_std > 0,
              f"langevin_global_std must be finite and > 0, got {self.langevin_global_std!r}")
+        need(isinstance(self.matching_steps, int) and self.matching_steps >= 0,
+             f"matching_steps must be an integer >= 0, got {self.matching_steps!r}")
+        need(isinstance(self.sharpen_last_steps, int) and 0 <= self.sharpen_last_steps <= self.num_steps,
+             f"sharpen_last_steps must be an integer in 0..num_steps ({self.num_steps}), "
+             f"got {self.sharpen_last_steps!r}")
+        need(not self.sharpen_last_steps or self.matching_steps > 0,
+             "sharpen_last_steps applies after bridge matching: set matching_steps > 0 too")
+        need(math.isfinite(self.matching_weight) and self.matching_weight >= 0,
+             f"matching_weight must be finite and >= 0, got {self.matching_weight!r}")
+        need(not (self.matching_steps or self.matching_weight) or self.reference == "brownian",
+             f"bridge matching joins pairs by Brownian bridges: it needs reference = 'brownian', "
+             f"got {self.reference!r}")
         need(self.guidance_clip >= 0, f"guidance_clip must be >= 0, got {self.guidance_clip}")
 
     def to_dict(self) -> dict:

@@ -38,6 +38,7 @@ from ..run_folder import check_writable
 from ..step_loop import LoopResult, NonFiniteLossError, TimeBudget, run_loop
 from .checkpoint import save_checkpoint
 from .config import METHODS, ConfigError, IPFConfig
+from .matching import brownian_bridge_paths, entropic_pairs, matching_loss
 from .train_state import StepRecord, TrainState
 
 logger = logging.getLogger(__name__)
@@ -119,6 +120,9 @@ class IPFTrainer:
                 raise ConfigError(f"buffer_resampling={config.buffer_resampling!r} weighs paths by the source "
                                   f"density, but the source {source.name!r} offers {source!r}; pass an endpoint "
                                   "with a log-density (e.g. Gaussian(...) rather than its sample_view())")
+        if method == "sampler" and (config.matching_steps or config.matching_weight):
+            raise ConfigError("bridge matching (matching_steps, matching_weight) trains a learned backward kernel; "
+                              "the 'sampler' method has none")
         self.source, self.target, self.config, self.method = source, target, config, method
         c, d = config, source.dim
         self.grid = TimeGrid.make(c.num_steps, c.t_max, c.grid)
@@ -202,12 +206,27 @@ class IPFTrainer:
             bar.close()
         return st
 
+    def _matching_half_step(self, iteration: int, phase: str) -> bool:
+        """Whether this half-step is bridge matching: the backward half-step of the last
+        IPF iteration when ``matching_steps > 0``."""
+        c = self.config
+        return phase == "backward" and c.matching_steps > 0 and iteration == c.ipf_iterations - 1
+
+    def _half_step_length(self, iteration: int, phase: str) -> int:
+        c = self.config
+        if phase == "forward":
+            return c.forward_steps
+        if self.method == "sampler":
+            return 0
+        return c.matching_steps if self._matching_half_step(iteration, phase) else c.backward_steps
+
     def _progress_bar(self) -> tqdm:
         """A bar over every gradient step of the schedule, starting where training stands."""
         c, st = self.config, self.state
-        backward = 0 if self.method == "sampler" else c.backward_steps
-        done = st.iteration * (backward + c.forward_steps) + (backward if st.phase == "forward" else 0)
-        return tqdm(total=c.ipf_iterations * (backward + c.forward_steps), initial=done, desc="IPF", unit="step")
+        lengths = [[self._half_step_length(i, p) for p in ("backward", "forward")] for i in range(c.ipf_iterations)]
+        done = sum(map(sum, lengths[:st.iteration])) + (lengths[st.iteration][0] if st.phase == "forward"
+                                                         and st.iteration < c.ipf_iterations else 0)
+        return tqdm(total=sum(map(sum, lengths)), initial=done, desc="IPF", unit="step")
 
     def _log_budget_stop(self, budget: TimeBudget, where: str):
         c, st = self.config, self.state
@@ -221,17 +240,20 @@ class IPFTrainer:
         """All gradient steps of one half-step, driven by :func:`~d2e_zoo.step_loop.run_loop`;
         ``bar`` (the schedule's progress bar, or None) advances by one per step."""
         c, st = self.config, self.state
-        num_steps = c.backward_steps if phase == "backward" else c.forward_steps
         iteration = st.iteration
+        num_steps = self._half_step_length(iteration, phase)
+        matching = self._matching_half_step(iteration, phase)
+        label = "matching" if matching else phase
         if bar is not None:
-            bar.set_postfix_str(f"iteration {iteration + 1}/{c.ipf_iterations} {phase}")
-        self._begin_half_step(phase)
+            bar.set_postfix_str(f"iteration {iteration + 1}/{c.ipf_iterations} {label}")
+        self._begin_half_step("forward" if matching else phase)  # matching pairs need fresh end states
 
         def after_step(step: int, metrics: dict):
-            if phase == "forward":
-                st.forward_steps_done += 1
+            if phase == "forward" or matching:
                 if c.buffer_refresh_every and (step + 1) % c.buffer_refresh_every == 0:
                     self._refresh_buffers()
+            if phase == "forward":
+                st.forward_steps_done += 1
             else:
                 st.backward_steps_done += 1
             st.seconds = budget.elapsed()
@@ -241,15 +263,16 @@ class IPFTrainer:
         def record(done: int, means: dict):
             st.history.append(StepRecord(iteration, phase, done, means["loss"], st.seconds))
             if bar is not None:
-                bar.set_postfix_str(f"iteration {iteration + 1}/{c.ipf_iterations} {phase}, loss {means['loss']:.3g}",
+                bar.set_postfix_str(f"iteration {iteration + 1}/{c.ipf_iterations} {label}, loss {means['loss']:.3g}",
                                     refresh=False)
 
         recovery = "the last good state was restored" + (f" (also on disk in {checkpoint_dir})"
                                                          if checkpoint_dir else "")
-        return run_loop(lambda step: self._train_step(phase), 0, num_steps, progress=False,
-                        desc=f"IPF {iteration + 1}/{c.ipf_iterations} {phase}", budget=budget,
+        step_fn = self._matching_step if matching else (lambda: self._train_step(phase))
+        return run_loop(lambda step: step_fn(), 0, num_steps, progress=False,
+                        desc=f"IPF {iteration + 1}/{c.ipf_iterations} {label}", budget=budget,
                         after_step=after_step, log_every=LOG_EVERY, on_log=record,
-                        where=lambda step: f"IPF iteration {iteration + 1}, {phase} step {step + 1}",
+                        where=lambda step: f"IPF iteration {iteration + 1}, {label} step {step + 1}",
                         on_non_finite=lambda step: self._restore(good), recovery=recovery)
 
     @property
@@ -395,18 +418,44 @@ class IPFTrainer:
                 loss = self._maximum_likelihood_loss(phase)
             else:
                 loss = self._energy_loss(phase)
+            c = self.config
+            if phase == "forward" and c.matching_weight > 0 and self.state.iteration == c.ipf_iterations - 1:
+                loss = loss + c.matching_weight * matching_loss(self.forward, self._matching_paths(), self.grid)
         kernel, optimizer = ((self.forward, self.forward_optimizer) if phase == "forward"
                              else (self.backward, self.backward_optimizer))
-        optimizer.zero_grad(set_to_none=True)
+        return self._optimizer_step(loss, [(kernel, optimizer)])
+
+    def _optimizer_step(self, loss: torch.Tensor, pairs) -> float:
+        """One gradient step of ``loss`` for each ``(kernel, optimizer)`` in ``pairs``, with
+        the gradient hook and clipping; returns the loss value (non-finite: no step)."""
+        for _, optimizer in pairs:
+            optimizer.zero_grad(set_to_none=True)
         value = float(loss.detach())
         if not math.isfinite(value):
             return value
         loss.backward()
-        if self.grad_hook is not None:
-            self.grad_hook([p for group in optimizer.param_groups for p in group["params"]])
-        torch.nn.utils.clip_grad_norm_(kernel.parameters(), self.config.grad_clip)
-        optimizer.step()
+        for kernel, optimizer in pairs:
+            if self.grad_hook is not None:
+                self.grad_hook([p for group in optimizer.param_groups for p in group["params"]])
+            torch.nn.utils.clip_grad_norm_(kernel.parameters(), self.config.grad_clip)
+            optimizer.step()
         return value
+
+    def _matching_paths(self) -> torch.Tensor:
+        """Brownian bridges ``(K+1, batch_size, d)`` between start states and end states paired
+        by entropic OT with ``epsilon = 2 sigma2 T`` (:mod:`d2e_zoo.ipf.matching`)."""
+        c, n = self.config, self.config.batch_size
+        x0, x1 = self._start_states("source", n), self._start_states("target", n)
+        x1 = entropic_pairs(x0, x1, 2 * c.sigma2 * self.grid.t_max, self.generator)
+        return brownian_bridge_paths(x0, x1, self.grid, c.sigma2, self.generator)
+
+    def _matching_step(self) -> float:
+        """One bridge-matching step: both kernels fit the same bridges (their losses add:
+        the kernels share no parameters, so each gets its own maximum-likelihood gradient)."""
+        states = self._matching_paths()
+        loss = matching_loss(self.forward, states, self.grid) + matching_loss(self.backward, states, self.grid)
+        return self._optimizer_step(loss, [(self.forward, self.forward_optimizer),
+                                           (self.backward, self.backward_optimizer)])
 
     def _maximum_likelihood_loss(self, phase: str) -> torch.Tensor:
         """Fit the trained kernel to the other process started at the matched end's samples."""
@@ -437,7 +486,13 @@ class IPFTrainer:
         states = simulate(train, x_start.repeat(n, 1), self.grid, self.generator).states
         if reused is not None and c.reuse_other_trajectory:
             states[:, :n_off] = reused  # member 0 of each off-policy group follows `other`
-        log_train = transition_log_probs(train, states, self.grid).sum(0)
+        log_train = transition_log_probs(train, states, self.grid)
+        keep = c.sharpen_last_steps
+        if fwd and keep and self.state.iteration == c.ipf_iterations - 1:
+            # same values, but the gradient reaches only the last `keep` transitions (the matched
+            # routing of the earlier ones stays; docs/method.md section 4.5)
+            log_train = torch.cat([log_train[:-keep].detach(), log_train[-keep:]])
+        log_train = log_train.sum(0)
         with torch.no_grad():
             log_other = transition_log_probs(other, states, self.grid).sum(0)
             log_end = self._end_log_prob(matched_end, states[-1] if fwd else states[0])
