@@ -293,10 +293,11 @@ def test_bundled_bridges_reach_their_target(name):
 
 
 @pytest.mark.slow
-def test_corrector_steps_fix_the_class_mix_at_a_transport_cost():
-    """MALA steps on the target after the bridge move `mnist-even`'s class mix towards the
-    exact posterior's (the bridge alone over-weights 6s and under-weights 4s) and cost transport; 0 steps is the
-    bridge alone, bit for bit; bad values get clear errors."""
+def test_even_bridge_carries_the_class_mix_and_corrector_steps_cost_transport():
+    """`mnist-even` (version 3, bridge matching) alone has the exact posterior's class mix within
+    TV 0.08 on 2,000 draws (version 2: 0.087 on these draws, 0.122 on 4,000); MALA corrector
+    steps on the target keep it and cost transport; 0 steps is the bridge alone, bit for bit;
+    bad values get clear errors."""
     from d2e_zoo.evaluate import class_mix, classify, total_variation
 
     pipe = load("mnist-even")
@@ -307,7 +308,7 @@ def test_corrector_steps_fix_the_class_mix_at_a_transport_cost():
     tv = {k: total_variation(class_mix(classify(pipe.classifier, o.images).argmax(-1)), mix_exact)
           for k, o in runs.items()}
     cost = {k: ((o.latents - o.initial_latents) ** 2).sum(-1).mean().item() for k, o in runs.items()}
-    assert tv[0] > 0.05 and tv[30] < 0.6 * tv[0], tv  # v2 on these draws: 0.087 -> 0.044
+    assert tv[0] < 0.08 and tv[30] < 0.08, tv
     assert cost[30] > cost[0] + 3.0, cost
     plain = pipe(num_samples=5, generator=torch.Generator().manual_seed(1), progress=False)
     assert torch.equal(plain.latents, pipe(num_samples=5, generator=torch.Generator().manual_seed(1),

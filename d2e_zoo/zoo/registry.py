@@ -163,6 +163,13 @@ GAN_V2 = ("convolutional generator and spectral-normalised convolutional discrim
           "generator is asked for images of one clear class each in balanced proportions")
 BRIDGE_V2 = ("retrained on the version-2 convolutional generator; a quarter of the replay buffer, half the "
              "Langevin steps and four paths per start point")
+MATCHING = ("the last IPF iteration fits both kernels to Brownian bridges between entropic-OT pairs of prior and "
+           "buffer states (bridge matching), and the energy then sharpens only the last few steps; global moves keep "
+           "the buffer's class mix exact; this brings the bridge's class mix close to the exact posterior's")
+
+
+# (prior, target) of the bridges trained with bridge matching (docs/method.md section 4.5)
+MATCHED = (("mnist-gan", "even"), ("mnist-gan", "odd"))
 
 
 def _register_defaults():
@@ -189,11 +196,13 @@ def _register_defaults():
             classes = targets[key]
             what = f"{key} digits" if key in named else f"digit {key}"
             v2 = prior != "mnist-vae"
+            version, changes = (2, BRIDGE_V2) if v2 else (1, "")
+            if (prior, key) in MATCHED:
+                version, changes = version + 1, (f"{changes}; version {version + 1}: " if changes else "") + MATCHING
             register(ZooEntry(f"{prefix}-{key}", "bridge",
                               f"data-to-energy bridge: {prior} prior N(0, I) -> {what} ({_digits(classes)})",
                               latent_dim=dim, target_classes=classes, decoder=prior,
-                              classifier="mnist-classifier", tags=("d2e",), version=2 if v2 else 1,
-                              changes=BRIDGE_V2 if v2 else ""))
+                              classifier="mnist-classifier", tags=("d2e",), version=version, changes=changes))
     register(ZooEntry("mnist-3-to-8", "bridge", "energy-to-energy bridge: posterior of digit 3 -> posterior of "
                       "digit 8 (mnist-gan latent)", latent_dim=10, target_classes=(8,), source_classes=(3,),
                       decoder="mnist-gan", classifier="mnist-classifier", tags=("e2e",), version=2,
