@@ -206,11 +206,15 @@ class IPFTrainer:
             bar.close()
         return st
 
+    def _is_last_iteration(self, iteration: int) -> bool:
+        """Whether ``iteration`` (0-based) is the schedule's last: where bridge matching, its
+        loss term and the sharpening of the last steps apply."""
+        return iteration == self.config.ipf_iterations - 1
+
     def _matching_half_step(self, iteration: int, phase: str) -> bool:
         """Whether this half-step is bridge matching: the backward half-step of the last
         IPF iteration when ``matching_steps > 0``."""
-        c = self.config
-        return phase == "backward" and c.matching_steps > 0 and iteration == c.ipf_iterations - 1
+        return phase == "backward" and self.config.matching_steps > 0 and self._is_last_iteration(iteration)
 
     def _half_step_length(self, iteration: int, phase: str) -> int:
         c = self.config
@@ -419,7 +423,7 @@ class IPFTrainer:
             else:
                 loss = self._energy_loss(phase)
             c = self.config
-            if phase == "forward" and c.matching_weight > 0 and self.state.iteration == c.ipf_iterations - 1:
+            if phase == "forward" and c.matching_weight > 0 and self._is_last_iteration(self.state.iteration):
                 loss = loss + c.matching_weight * matching_loss(self.forward, self._matching_paths(), self.grid)
         kernel, optimizer = ((self.forward, self.forward_optimizer) if phase == "forward"
                              else (self.backward, self.backward_optimizer))
@@ -488,7 +492,7 @@ class IPFTrainer:
             states[:, :n_off] = reused  # member 0 of each off-policy group follows `other`
         log_train = transition_log_probs(train, states, self.grid)
         keep = c.sharpen_last_steps
-        if fwd and keep and self.state.iteration == c.ipf_iterations - 1:
+        if fwd and keep and self._is_last_iteration(self.state.iteration):
             # same values, but the gradient reaches only the last `keep` transitions (the matched
             # routing of the earlier ones stays; docs/method.md section 4.5)
             log_train = torch.cat([log_train[:-keep].detach(), log_train[-keep:]])
