@@ -111,3 +111,76 @@ def test_the_class_head_learns_the_labels_and_steers_the_generator():
     with pytest.raises(ValueError, match="class_entropy_weight > 0 needs a discriminator with a class head"):
         GANTask(ConvGenerator(latent_dim=4, channels=8), ConvDiscriminator(channels=8), data,
                 Accelerator(cpu=True), seed=0, class_entropy_weight=0.5)
+
+
+def _small_mnist(n=512):
+    from d2e_zoo.data import load_mnist
+
+    data = load_mnist("train")
+    return type(data)(data.images[:n], data.labels[:n], data.source)
+
+
+def test_a_weight_average_follows_its_closed_form():
+    from d2e_zoo.trainers.gan import WeightAverage
+
+    source = torch.nn.Linear(3, 2)
+    average = WeightAverage(source, decay=0.9)
+    before = [p.clone() for p in average.module.parameters()]
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(1.0)
+    average.update()
+    for p_ema, p_old, p_new in zip(average.module.parameters(), before, source.parameters()):
+        torch.testing.assert_close(p_ema, 0.9 * p_old + 0.1 * p_new)
+        assert not p_ema.requires_grad
+    with pytest.raises(ValueError, match="ema_decay must be in \\(0, 1\\)"):
+        WeightAverage(source, decay=1.0)
+
+
+def test_the_adversarial_vae_trains_its_discriminator_and_exports_the_average():
+    from accelerate import Accelerator
+
+    from d2e_zoo.trainers.vae import VAETask
+
+    torch.manual_seed(0)
+    data = _small_mnist()
+    vae, d = ConvVAE(latent_dim=4, channels=8), ConvDiscriminator(channels=8, num_classes=10)
+    task = VAETask(vae, d, data, Accelerator(cpu=True), seed=0, batch_size=32, lr=1e-3, kl_warmup=10,
+                   adversarial_weight=1.0, class_entropy_weight=0.5, augment_shift=1, ema_decay=0.9)
+    first = task.step(0)
+    for step in range(1, 60):
+        last = task.step(step)
+    assert {"recon", "kl", "loss_d", "loss_adv", "loss_class", "class_entropy", "mix_entropy"} <= set(last)
+    assert last["recon"] < 0.8 * first["recon"]  # the ELBO still trains the encoder and decoder
+    assert last["loss_class"] < first["loss_class"]  # the discriminator's class head learns the labels
+    assert set(task.modules) == {"vae", "discriminator", "vae_ema"} and set(task.optimizers) == {"vae", "discriminator"}
+    exported = task.export_model
+    assert exported is task.ema.module and exported is not vae
+    assert not torch.equal(exported.decoder.fc.weight, vae.decoder.fc.weight)
+
+
+def test_the_vae_task_names_what_an_adversarial_term_needs():
+    from accelerate import Accelerator
+
+    from d2e_zoo.models import MLPVAE
+    from d2e_zoo.trainers.vae import VAETask
+
+    data, acc = _small_mnist(64), Accelerator(cpu=True)
+    with pytest.raises(ValueError, match="adversarial_weight > 0 needs a discriminator: use architecture = \"conv\""):
+        VAETask(MLPVAE(latent_dim=4), None, data, acc, seed=0, adversarial_weight=1.0)
+    with pytest.raises(ValueError, match="class_entropy_weight acts through the adversary"):
+        VAETask(ConvVAE(latent_dim=4, channels=8), ConvDiscriminator(channels=8, num_classes=10), data, acc, seed=0,
+                class_entropy_weight=1.0)
+    plain = VAETask(ConvVAE(latent_dim=4, channels=8), ConvDiscriminator(channels=8), data, acc, seed=0)
+    assert plain.adversary is None and set(plain.modules) == {"vae"}  # no adversarial term: no discriminator trained
+
+
+def test_a_conv_vae_recipe_takes_a_discriminator_and_an_mlp_vae_recipe_refuses_one():
+    base = {"name": "v", "kind": "vae", "model": {"latent_dim": 4}, "discriminator": {"channels": 8},
+            "train": {"adversarial_weight": 2.0}}
+    r = Recipe.from_dict({**base, "architecture": "conv"})
+    assert r.discriminator == {"channels": 8} and Recipe.from_dict(r.to_dict()) == r
+    with pytest.raises(RecipeError, match="\\[discriminator\\] belongs to gan recipes and conv vae recipes"):
+        Recipe.from_dict(base)
+    with pytest.raises(RecipeError, match="unknown key 'channel'"):
+        Recipe.from_dict({**base, "architecture": "conv", "discriminator": {"channel": 8}})

@@ -52,13 +52,10 @@ def build_step_task(recipe: Recipe | dict, accelerator):
     if kind in ("classifier", "judge"):
         task = classes["train"](model, data, accelerator, seed, num_steps=spec.num_steps, **spec.options)
         final = model
-    elif kind == "gan":
-        discriminator = classes["discriminator"](**recipe.discriminator)
+    else:  # gan, vae: a discriminator where the architecture has one (a VAE uses it only when adversarial)
+        discriminator = classes["discriminator"](**recipe.discriminator) if "discriminator" in classes else None
         task = classes["train"](model, discriminator, data, accelerator, seed, **spec.options)
         final = task.export_model
-    else:  # vae
-        task = classes["train"](model, data, accelerator, seed, **spec.options)
-        final = model
 
     def export(out_dir) -> dict:
         out_dir = Path(out_dir)

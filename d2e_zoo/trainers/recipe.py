@@ -9,7 +9,7 @@ validated :class:`Recipe` objects.
     data_source = "auto"          # MNIST source (see d2e_zoo.data.mnist)
     architecture = "conv"         # gan / vae: "conv" (convolutional) or "mlp"; default "mlp"
     [model]                       # step kinds: keyword arguments of the model class
-    [discriminator]               # gan: keyword arguments of MLPDiscriminator
+    [discriminator]               # gan, conv vae: keyword arguments of the discriminator class
     [train]                       # step kinds: num_steps, checkpoint_every, log_every and the
                                   #   keyword arguments of the task (batch_size, lr, ...)
     [bridge]                      # bridges: BridgeSpec fields (decoder, classifier, target, ...)
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 STEP_KINDS = ("classifier", "judge", "gan", "vae")
 RECIPE_KINDS = (*STEP_KINDS, "bridge")
 SECTIONS_OF_KIND = {"classifier": ("model", "train"), "judge": ("model", "train"),
-                    "gan": ("model", "discriminator", "train"), "vae": ("model", "train"),
+                    "gan": ("model", "discriminator", "train"), "vae": ("model", "discriminator", "train"),
                     "bridge": ("bridge", "ipf")}
 SECTIONS = ("model", "discriminator", "train", "bridge", "ipf")
 TOP_LEVEL_KEYS = ("name", "kind", "seed", "data_source", "architecture", "recipe_file")
@@ -225,7 +225,7 @@ class BridgeSpec:
 
 def step_constructors(kind: str, architecture: str = DEFAULT_ARCHITECTURE) -> dict:
     """The classes the sections of a step kind are keyword arguments of:
-    ``{"model": model class, "train": task class}`` (and ``"discriminator"`` for a GAN);
+    ``{"model": model class, "train": task class}`` (and ``"discriminator"`` for a GAN and a conv VAE);
     ``architecture`` picks the network family of a gan or vae (:data:`ARCHITECTURES`)."""
     from ..models import (CNNJudge, ConvDiscriminator, ConvGenerator, ConvVAE, MLPClassifier, MLPDiscriminator,
                           MLPGenerator, MLPVAE)
@@ -238,7 +238,7 @@ def step_constructors(kind: str, architecture: str = DEFAULT_ARCHITECTURE) -> di
              ("gan", "mlp"): {"model": MLPGenerator, "discriminator": MLPDiscriminator, "train": GANTask},
              ("gan", "conv"): {"model": ConvGenerator, "discriminator": ConvDiscriminator, "train": GANTask},
              ("vae", "mlp"): {"model": MLPVAE, "train": VAETask},
-             ("vae", "conv"): {"model": ConvVAE, "train": VAETask}}
+             ("vae", "conv"): {"model": ConvVAE, "discriminator": ConvDiscriminator, "train": VAETask}}
     _need(kind in STEP_KINDS, f"kind {kind!r} is not a step-based kind; step-based kinds: {', '.join(STEP_KINDS)}")
     valid = ARCHITECTURES.get(kind, (DEFAULT_ARCHITECTURE,))
     _need(architecture in valid, f"kind {kind!r} has no architecture {architecture!r}; valid: {', '.join(valid)}")
@@ -303,7 +303,7 @@ class Recipe:
         seed: the run's seed (also the IPF seed of a bridge).
         data_source: the MNIST source of step kinds (see :mod:`d2e_zoo.data.mnist`).
         architecture: the network family of a gan or vae (:data:`ARCHITECTURES`).
-        model, discriminator: keyword arguments of the model (and GAN discriminator) class.
+        model, discriminator: keyword arguments of the model (and discriminator, for a GAN or a conv VAE) class.
         train: step kinds: :class:`TrainSpec` (None for a bridge).
         bridge, ipf: bridges: :class:`BridgeSpec` and :class:`~d2e_zoo.ipf.IPFConfig` (None otherwise).
         recipe_file: the file the recipe was read from (its name only), if any.
@@ -348,16 +348,16 @@ class Recipe:
         _need(self.bridge is None and self.ipf is None,
               f"{where}: [bridge] and [ipf] belong to bridge recipes; sections of kind {self.kind!r}: "
               f"{', '.join(f'[{s}]' for s in SECTIONS_OF_KIND[self.kind])}")
-        _need(self.kind == "gan" or not self.discriminator,
-              f"{where}: [discriminator] belongs to gan recipes; sections of kind {self.kind!r}: "
-              f"{', '.join(f'[{s}]' for s in SECTIONS_OF_KIND[self.kind])}")
         if self.train is None:
             object.__setattr__(self, "train", TrainSpec())
         _need(isinstance(self.train, TrainSpec), f"{where}: train must be a TrainSpec, got "
                                                  f"{type(self.train).__name__}")
         classes = step_constructors(self.kind, self.architecture)
+        _need("discriminator" in classes or not self.discriminator,
+              f"{where}: [discriminator] belongs to gan recipes and conv vae recipes (architecture = \"conv\"); "
+              f"this is kind {self.kind!r}, architecture {self.architecture!r}")
         _check_kwargs(self.model, classes["model"], f"{where} [model]")
-        if self.kind == "gan":
+        if "discriminator" in classes:
             _check_kwargs(self.discriminator, classes["discriminator"], f"{where} [discriminator]")
         reserved = tuple(f.name for f in fields(TrainSpec) if f.name != "options")
         _check_kwargs(self.train.options, classes["train"], f"{where} [train]", reserved=reserved)
@@ -421,7 +421,7 @@ class Recipe:
             if self.kind in ARCHITECTURES:
                 out["architecture"] = self.architecture
             out["model"] = copy.deepcopy(self.model)
-            if self.kind == "gan":
+            if "discriminator" in step_constructors(self.kind, self.architecture):
                 out["discriminator"] = copy.deepcopy(self.discriminator)
             out["train"] = self.train.to_dict()
         if self.recipe_file is not None:
