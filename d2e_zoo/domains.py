@@ -62,6 +62,10 @@ class Domain:
         examples: target expressions shown in help texts (``"even and not 4"``).
         comma_example: a class set written with commas, for help texts (``"3,8"``).
         hub_dataset: the Hugging Face dataset id named in model cards (default ``name``).
+        picture_box: how a drawn or uploaded picture is framed like the data: its ink, cropped,
+            is fitted into a ``picture_box`` x ``picture_box`` square of the image (MNIST: 20, the
+            digit's box, centre of mass in the middle; Fashion-MNIST: 28, the item fills the frame).
+        centre_of_mass: centre the framed ink by its centre of mass (MNIST) rather than its box.
     """
 
     name: str
@@ -76,6 +80,8 @@ class Domain:
     examples: tuple = ()
     comma_example: str = ""
     hub_dataset: str = ""
+    picture_box: int = 20
+    centre_of_mass: bool = True
 
     def __post_init__(self):
         names = tuple(self.class_names)
@@ -242,7 +248,7 @@ FASHION = Domain(
     groups={"footwear": (5, 7, 9), "tops": (0, 2, 4, 6)}, loader=_load_fashion, noun="class",
     data_description="Fashion-MNIST-style 28x28 grayscale pictures of clothing",
     examples=("footwear and not sandal", "sneaker or ankle-boot", "tops without shirt"), comma_example="sneaker,bag",
-    hub_dataset="fashion_mnist")
+    hub_dataset="fashion_mnist", picture_box=28, centre_of_mass=False)
 
 DOMAINS: dict = {}
 

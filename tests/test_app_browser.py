@@ -332,7 +332,7 @@ def test_draw_a_digit_and_translate_it(page):
     wait_rendered(page, "draw-animation", ".gif", timeout_s=60)
     wait_rendered(page, "read")
     wait_rendered(page, "draw-pairs")
-    assert "Your digit → a random code" in page.inner_text("#draw-numbers")
+    assert "Your picture → a random code" in page.inner_text("#draw-numbers")
     assert overlaps(page, "read") == [] and overlaps(page, "draw-pairs") == []
     shot(page, "app_draw.png")
     assert not page.errors, page.errors

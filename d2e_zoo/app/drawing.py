@@ -1,9 +1,10 @@
-"""Draw your own: a drawing or an uploaded picture -> an MNIST-style 28x28 digit -> a latent
--> its translation by a bridge.
+"""Draw your own: a drawing or an uploaded picture -> a 28x28 image framed like the prior's
+domain (an MNIST digit, a Fashion-MNIST item) -> a latent -> its translation by a bridge.
 
 * :func:`to_ink`: any picture (sketchpad value, PIL image, array, file path) -> ink in [0, 1];
   dark-on-light and light-on-dark pictures both work, transparency counts as background;
-* :func:`mnist_digit`: crop the ink, fit it in 20x20 and centre its mass in 28x28, as MNIST;
+* :func:`frame_ink`: crop the ink and frame it as the domain's images are (MNIST: fit it in
+  20x20 and centre its mass in 28x28; Fashion-MNIST: fit it in 28x28, centred);
 * :func:`image_to_latent`: the VAE's encoder mean, or, for a GAN, inversion by optimisation
   (Adam on z from several seeded starts, pixel error plus a small N(0, I) prior term);
 * :func:`translate_drawing`: the latent repeated ``num_samples`` times through the bridge
@@ -23,12 +24,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..domains import MNIST
+from ..zoo.registry import domain_of
 from .choices import DEFAULT_DRAW_SAMPLES, DEFAULT_STEPS, LIMITS, InputError, as_int, check_bridge
 from .deadline import Deadline
 from .models import get_pipeline
 from .translate import Progress, Translation, report_progress, translate
 
-EMPTY = "The canvas is empty: draw a digit (or upload an image) first."
+EMPTY = "The canvas is empty: draw something (or upload an image) first."
 INK_THRESHOLD = 0.1  # a picture with no pixel above this much ink is empty
 INVERSION_STEPS = 200
 INVERSION_RESTARTS = 8
@@ -54,7 +57,7 @@ def check_picture_file(path) -> tuple[int, int]:
         raise InputError(_too_large(e)) from None
     except (OSError, ValueError, SyntaxError) as e:
         raise InputError(f"Picture: could not read it as an image ({type(e).__name__}); "
-                         "upload a PNG or JPEG of a digit.") from None
+                         "upload a PNG or JPEG of a digit or a piece of clothing.") from None
     check_picture_size(*size)
     return size
 
@@ -89,7 +92,7 @@ def _open_picture(path) -> np.ndarray:
         raise InputError(_too_large(e)) from None
     except (OSError, ValueError, SyntaxError) as e:
         raise InputError(f"Picture: could not read it as an image ({type(e).__name__}); "
-                         "upload a PNG or JPEG of a digit.") from None
+                         "upload a PNG or JPEG of a digit or a piece of clothing.") from None
 
 
 def _as_array(value) -> Optional[np.ndarray]:
@@ -165,9 +168,10 @@ def to_ink(value) -> np.ndarray:
     return ink
 
 
-def mnist_digit(ink: np.ndarray, box: int = 20, size: int = 28) -> torch.Tensor:
-    """MNIST's normalisation: crop to the ink, fit in ``box`` x ``box`` keeping the aspect ratio,
-    paste in ``size`` x ``size`` with the centre of mass in the middle. Returns ``(1, 1, 28, 28)``."""
+def frame_ink(ink: np.ndarray, box: int = 20, size: int = 28, centre_of_mass: bool = True) -> torch.Tensor:
+    """Crop to the ink, fit in ``box`` x ``box`` keeping the aspect ratio and paste in ``size`` x
+    ``size`` with the centre of mass (``centre_of_mass``, MNIST's normalisation) or the centre of
+    the box in the middle. Returns ``(1, 1, size, size)`` in [0, 1], its maximum 1."""
     mask = ink > INK_THRESHOLD
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
@@ -178,9 +182,12 @@ def mnist_digit(ink: np.ndarray, box: int = 20, size: int = 28) -> torch.Tensor:
     small = np.asarray(img.resize((nw, nh), Image.LANCZOS if min(h, w) > nh else Image.BILINEAR),
                        dtype=np.float32) / 255.0
     small = np.clip(small, 0, 1)
-    total = small.sum()
-    cy = (small.sum(1) * np.arange(nh)).sum() / total
-    cx = (small.sum(0) * np.arange(nw)).sum() / total
+    if centre_of_mass:
+        total = small.sum()
+        cy = (small.sum(1) * np.arange(nh)).sum() / total
+        cx = (small.sum(0) * np.arange(nw)).sum() / total
+    else:
+        cy, cx = (nh - 1) / 2, (nw - 1) / 2
     top = int(np.clip(round(size / 2 - cy - 0.5), 0, size - nh))
     left = int(np.clip(round(size / 2 - cx - 0.5), 0, size - nw))
     out = np.zeros((size, size), np.float32)
@@ -189,9 +196,11 @@ def mnist_digit(ink: np.ndarray, box: int = 20, size: int = 28) -> torch.Tensor:
     return torch.from_numpy(out)[None, None]
 
 
-def image_to_digit(value) -> torch.Tensor:
-    """Any picture -> ``(1, 1, 28, 28)`` MNIST-style digit in [0, 1]."""
-    return mnist_digit(to_ink(value))
+def picture_to_image(value, domain=None) -> torch.Tensor:
+    """Any picture -> ``(1, 1, 28, 28)`` in [0, 1], framed as ``domain``'s images are
+    (:class:`~d2e_zoo.domains.Domain`; default MNIST)."""
+    domain = domain or MNIST
+    return frame_ink(to_ink(value), box=domain.picture_box, centre_of_mass=domain.centre_of_mass)
 
 
 def invert_decoder(decoder, image: torch.Tensor, steps: int = INVERSION_STEPS,
@@ -223,7 +232,7 @@ def invert_decoder(decoder, image: torch.Tensor, steps: int = INVERSION_STEPS,
             sched.step()
             if i % every == 0:
                 report_progress(progress, 0.05 + 0.5 * i / steps,
-                                f"Finding your digit in the GAN's latent space: step {i}/{steps}")
+                                f"Finding your picture in the GAN's latent space: step {i}/{steps}")
     with torch.no_grad():
         recon = decoder(z).reshape(restarts, -1)
         err = ((recon - x) ** 2).mean(-1)
@@ -237,7 +246,7 @@ def image_to_latent(decoder, image: torch.Tensor, progress: Progress = None, see
                     steps: int = INVERSION_STEPS, deadline: Optional[Deadline] = None) -> tuple[torch.Tensor, str]:
     """``(z (1, d), how)``: the VAE encoder's mean if ``decoder`` has ``encode``, else GAN inversion."""
     if hasattr(decoder, "encode"):
-        report_progress(progress, 0.1, "Encoding your digit with the VAE")
+        report_progress(progress, 0.1, "Encoding your picture with the VAE")
         mean, _ = decoder.encode(image)
         return mean, "VAE encoder mean"
     z, _ = invert_decoder(decoder, image, steps=steps, seed=seed, progress=progress, deadline=deadline)
@@ -246,10 +255,11 @@ def image_to_latent(decoder, image: torch.Tensor, progress: Progress = None, see
 
 @dataclass
 class DrawingTranslation:
-    """What :func:`translate_drawing` returns: the 28x28 digit, its reconstruction G(z0), how z0
-    was found, the pixel error of the reconstruction, and the translation of z0."""
+    """What :func:`translate_drawing` returns: the picture as read (``(1, 1, 28, 28)``), its
+    reconstruction G(z0), how z0 was found, the pixel error of the reconstruction, and the
+    translation of z0."""
 
-    digit: torch.Tensor
+    picture: torch.Tensor
     reconstruction: torch.Tensor
     method: str
     reconstruction_error: float
@@ -265,15 +275,15 @@ def translate_drawing(bridge: str, picture, num_samples: int = DEFAULT_DRAW_SAMP
     seed = as_int(seed, "Seed", LIMITS.seed)
     steps = as_int(steps, "Sampling steps", LIMITS.steps)
     deadline = Deadline()
-    digit = image_to_digit(picture)
     pipe = get_pipeline(bridge)
-    z0, method = image_to_latent(pipe.decoder, digit, progress, seed, inversion_steps, deadline)
+    image = picture_to_image(picture, domain_of(bridge))
+    z0, method = image_to_latent(pipe.decoder, image, progress, seed, inversion_steps, deadline)
     recon = pipe.decode(z0)
-    err = float(((recon - digit) ** 2).mean())
-    key = hashlib.sha1(digit.numpy().tobytes()).hexdigest()[:8]
-    report_progress(progress, 0.6, f"Translating your digit ({key})")
+    err = float(((recon - image) ** 2).mean())
+    key = hashlib.sha1(image.numpy().tobytes()).hexdigest()[:8]
+    report_progress(progress, 0.6, f"Translating your picture ({key})")
     tr = translate(bridge, seed=seed, steps=steps, latents=z0.repeat(n, 1),
                    progress=lambda f, d: report_progress(progress, 0.6 + 0.4 * f, d), deadline=deadline)
-    tr.metrics["source"] = "your digit"
-    return DrawingTranslation(digit=digit, reconstruction=recon, method=method, reconstruction_error=err,
+    tr.metrics["source"] = "your picture"
+    return DrawingTranslation(picture=image, reconstruction=recon, method=method, reconstruction_error=err,
                               translation=tr)

@@ -7,7 +7,7 @@ Every event has an ``api_name``, so scripts can call what the page calls with ``
   step slider, frame at the last step, plot, numbers (Markdown and JSON), run id;
 * ``/frame(run_id, step)``: the picture of one step of a run;
 * ``/translate_drawing(prior, target, drawing, upload, num_samples, seed, steps)``: the same
-  outputs for your own digit, plus the digit as the app read it and its reconstruction;
+  outputs for your own picture, plus the picture as the app read it and its reconstruction;
 * ``/drawing_frame(run_id, step)``: a step of such a run;
 * ``/compose(prior, expression, weight, num_samples, seed, mala_steps)``: samples of a target
   written as an expression ("even and not 4"), by a zoo bridge, a bridge trained here, or MALA;
@@ -244,10 +244,10 @@ def _drawing(prior, target, drawing, upload, num_samples, seed, steps, progress)
                             progress=_progress(progress))
     if progress is not None:
         progress(0.9, desc="Rendering the animation")
-    read = render.with_header(render.to_pil(render.pair_grid(res.digit, res.reconstruction), 4), 1, 4,
+    read = render.with_header(render.to_pil(render.pair_grid(res.picture, res.reconstruction), 4), 1, 4,
                               left="as read", right="its code")
     values = _panel_values(res.translation, started)
-    values.numbers = (f"**Your digit → a random code:** {res.method}; pixel error of the code's image "
+    values.numbers = (f"**Your picture → a random code:** {res.method}; pixel error of the code's image "
                       f"{res.reconstruction_error:.3f} (mean squared; 0 = identical).\n\n" + values.numbers)
     return res, read, values
 
@@ -255,17 +255,17 @@ def _drawing(prior, target, drawing, upload, num_samples, seed, steps, progress)
 @_friendly
 def run_drawing(prior: str, target: str, drawing, upload, num_samples: float, seed: float, steps: float,
                 progress=gr.Progress()):
-    """Your digit (the upload if given, else the drawing) -> latent -> ``num_samples`` translations."""
+    """Your picture (the upload if given, else the drawing) -> latent -> ``num_samples`` translations."""
     _, read, values = _drawing(prior, target, drawing, upload, num_samples, seed, steps, progress)
     return (read, *values.as_tuple())
 
 
 def ui_drawing(prior, target, drawing, upload, num_samples, seed, steps, keep, progress=gr.Progress()):
-    """The Translate-my-digit button: ``(seed, status, read, *panel)``, an error in the status."""
+    """The Translate-my-drawing button: ``(seed, status, read, *panel)``, an error in the status."""
     seed = _fresh_seed(seed, keep)
     try:
         res, read, values = _drawing(prior, target, drawing, upload, num_samples, seed, steps, progress)
-        return (seed, _shown(res.translation, f"your digit → {target_label(target)}"), read, *values.as_tuple())
+        return (seed, _shown(res.translation, f"your picture → {target_label(target)}"), read, *values.as_tuple())
     except Exception as e:
         return (seed, _not_run(e, "translate_drawing"), None, *_empty_panel().as_tuple())
 
@@ -513,14 +513,15 @@ def _translate_tab() -> TranslateTab:
 
 def _draw_tab() -> DrawTab:
     with gr.Tab("Draw", id="draw") as tab:
-        gr.Markdown("Draw a digit (or upload a picture of one). It is cropped and centred like MNIST, "
+        gr.Markdown("Draw a digit, or a piece of clothing for a Fashion-MNIST prior (or upload a picture of "
+                    "one: a photo on a plain background works). It is cropped and framed like the prior's data, "
                     "turned into a random code of the prior (VAE: its encoder; GAN: a search, about a "
                     "second) and translated by the chosen bridge several times: the bridge is random, so "
-                    "one digit has several results.")
+                    "one picture has several results.")
         with gr.Row():
             prior, target = _prior_target("draw-")
         with gr.Row():
-            sketch = gr.Sketchpad(label="Draw a digit", type="numpy", canvas_size=(280, 280),
+            sketch = gr.Sketchpad(label="Draw a digit or a piece of clothing", type="numpy", canvas_size=(280, 280),
                                   fixed_canvas=True, layers=False,
                                   brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
                                   elem_id="sketch")
@@ -532,15 +533,15 @@ def _draw_tab() -> DrawTab:
             with gr.Column(min_width=220):
                 lo, hi = LIMITS.draw_samples
                 samples = gr.Slider(lo, hi, value=DEFAULT_DRAW_SAMPLES, step=1,
-                                    label=f"Results of your digit ({lo}–{hi})", elem_id="draw-samples")
+                                    label=f"Results of your picture ({lo}–{hi})", elem_id="draw-samples")
                 seed = _seed("draw-")
                 steps = _steps("draw-")
-        button = gr.Button("Translate my digit", variant="primary", elem_id="draw-button")
+        button = gr.Button("Translate my drawing", variant="primary", elem_id="draw-button")
         status = gr.Markdown(elem_id="draw-status", elem_classes="status")
         with gr.Row():
             with gr.Column(min_width=200, scale=0):
-                read = _picture("read", "Your digit as read (28×28) | the image of its code")
-        panel = _result_panel("draw-", "Each box: your digit's code (left) and a result (right)",
+                read = _picture("read", "Your picture as read (28×28) | the image of its code")
+        panel = _result_panel("draw-", "Each box: your picture's code (left) and a result (right)",
                               "The images at this step (start | now)", "drawing_frame")
     return DrawTab(tab=tab, prior=prior, target=target, sketch=sketch, upload=upload, samples=samples, seed=seed,
                    steps=steps, button=button, status=status, read=read, panel=panel)
@@ -631,7 +632,7 @@ def _wire_draw(tab: DrawTab) -> None:
     _api_twin(run_drawing, tab.request(), outputs, "translate_drawing", preprocess=False)
     _wire_frames(tab.panel, "drawing_frame")
     _wire_seed_and_staleness(tab.seed, [tab.prior, tab.target, tab.samples, tab.seed.value, tab.steps], tab.status,
-                             tab.panel, "Translate my digit", extra=[tab.read])
+                             tab.panel, "Translate my drawing", extra=[tab.read])
     tab.tab.select(None, js=PICK_BRUSH)  # in the browser only: the canvas opens ready to draw
 
 
