@@ -217,6 +217,8 @@ def test_command_end_to_end_on_real_data(tmp_path, capsys):
     assert {t for f, t, _ in rows if f == "latent"} == set(ood.DEFAULT_TARGETS)
     grad_all, u_all = rows[("latent", "all", "|grad U|")], rows[("latent", "all", "U")]
     assert grad_all["auroc"] == pytest.approx(u_all["auroc"])  # both are monotone in |z|
-    # the class-aware |grad U| is a real (if modest) OOD score: 0.72 +- 0.006 on 1000 vs 10000 images
-    assert rows[("latent", "pred-x", "|grad U|")]["auroc"] > 0.6
+    # the class-aware |grad U| is a real OOD score: for "odd", 0.836 +- 0.007 on 1000 vs 10000 images
+    # (the version-2 convolutional VAE); the norm alone ranks Fashion as *more* typical (0.22)
+    assert rows[("latent", "odd", "|grad U|")]["auroc"] > 0.7
+    assert grad_all["auroc"] < 0.4
     assert all(0.0 <= r["auroc"] <= 1.0 and r["auroc_se"] > 0 for r in rows.values())

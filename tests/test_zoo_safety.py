@@ -197,8 +197,7 @@ def _edit_config(folder, **changes):
     ("mnist-even", "bridge", {"time_dim": 15}, r"'time_dim' = 15 .* multiple of 2"),
     ("mnist-gan", "", {"latent_dim": 5000}, r"'latent_dim' = 5000 .* in \[1, 4096\]"),
     ("mnist-gan", "", {"channels": 100_000}, r"'channels' = 100000 .* in \[8, 512\]"),
-    ("mnist-vae", "", {"hidden": [256, 512, 100000]}, r"'hidden' = \[256, 512, 100000\] .* each an integer in "
-                                                      r"\[1, 8192\]"),
+    ("mnist-vae", "", {"channels": 12}, r"'channels' = 12 .* multiple of 8"),
     ("mnist-vae", "", {"latent_dim": 10.5}, r"'latent_dim' = 10.5 .* an integer"),
     ("mnist-judge", "", {"channels": [32]}, r"'channels' = \[32\] .* a list of 2 values"),
     ("mnist-classifier", "", {"dropout": 1.5}, r"'dropout' = 1.5 .* a number in \[0, 1\]"),

@@ -163,12 +163,20 @@ GAN_V2 = ("convolutional generator and spectral-normalised convolutional discrim
           "generator is asked for images of one clear class each in balanced proportions")
 BRIDGE_V2 = ("retrained on the version-2 convolutional generator; a quarter of the replay buffer, half the "
              "Langevin steps and four paths per start point")
+VAE_V2 = ("convolutional encoder and decoder (was: MLPs), trained as a VAE-GAN: the ELBO plus the loss of a "
+          "spectral-normalised convolutional discriminator on decoded prior samples (it sees every image shifted by up "
+          "to 2 pixels and has an auxiliary class head that asks for images of one clear class each, in balanced "
+          "proportions); an exponential moving average of the weights is exported")
 MATCHING = ("the last IPF iteration fits both kernels to Brownian bridges between entropic-OT pairs of prior and "
            "buffer states (bridge matching), and the energy then sharpens only the last few steps; global moves keep "
            "the buffer's class mix exact; this brings the bridge's class mix close to the exact posterior's")
 
 
-# (prior, target) of the bridges trained with bridge matching (docs/method.md section 4.5)
+VAE_BRIDGE_V2 = ("retrained on the version-2 convolutional VAE with mnist-even's schedule (a 256-state buffer, half "
+                 "the Langevin steps, four paths per start point) and its class-mix options: " + MATCHING)
+
+
+# (prior, target) of the bridges on a version-2 generator later retrained with bridge matching (docs/method.md 4.5)
 MATCHED = (("mnist-gan", "even"), ("mnist-gan", "odd"))
 
 
@@ -176,8 +184,8 @@ def _register_defaults():
     for name, dim in (("mnist-gan", 10), ("mnist-gan-z50", 50)):
         register(ZooEntry(name, "generator", f"convolutional GAN generator, {dim}-d latent, prior N(0, I)",
                           latent_dim=dim, tags=("gan",), version=2, changes=GAN_V2))
-    register(ZooEntry("mnist-vae", "generator", "MLP VAE (decoder = generator, encoder maps images to latents), "
-                      "10-d latent", latent_dim=10, tags=("vae",)))
+    register(ZooEntry("mnist-vae", "generator", "convolutional VAE (decoder = generator, encoder maps images to "
+                      "latents), 10-d latent", latent_dim=10, tags=("vae",), version=2, changes=VAE_V2))
     register(ZooEntry("mnist-classifier", "classifier", "MLP digit classifier; its softmax defines the energies"))
     register(ZooEntry("mnist-judge", "judge", "small CNN digit classifier, used only to evaluate"))
     register(ZooEntry("fashion-gan", "generator", "convolutional GAN generator, 16-d latent, prior N(0, I)",
@@ -195,8 +203,7 @@ def _register_defaults():
         for key in keys:
             classes = targets[key]
             what = f"{key} digits" if key in named else f"digit {key}"
-            v2 = prior != "mnist-vae"
-            version, changes = (2, BRIDGE_V2) if v2 else (1, "")
+            version, changes = (2, BRIDGE_V2) if prior != "mnist-vae" else (2, VAE_BRIDGE_V2)
             if (prior, key) in MATCHED:
                 version, changes = version + 1, (f"{changes}; version {version + 1}: " if changes else "") + MATCHING
             register(ZooEntry(f"{prefix}-{key}", "bridge",
