@@ -66,10 +66,12 @@ def test_targets_follow_the_prior():
         assert featured in [n for _, n in target_choices(prior)]
     assert [n for _, n in target_choices("mnist-vae")] == ["mnist-vae-even", "mnist-vae-odd"]
     assert [n for _, n in target_choices("mnist-gan-z50")] == ["mnist-gan-z50-even", "mnist-gan-z50-odd"]
-    assert target_choices("fashion-gan") == [("tops (T-shirt/top, Pullover, Coat, Shirt)", "fashion-tops"),
-                                             ("footwear (Sandal, Sneaker, Ankle boot)", "fashion-footwear"),
-                                             ("Sneaker → Ankle boot (energy to energy)",
-                                              "fashion-sneaker-to-ankle-boot")]
+    fashion = target_choices("fashion-gan")
+    slugs = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"]
+    assert [n for _, n in fashion] == ["fashion-tops", "fashion-footwear", *[f"fashion-{s}" for s in slugs],
+                                       "fashion-sneaker-to-ankle-boot"]
+    assert fashion[0][0] == "tops (T-shirt/top, Pullover, Coat, Shirt)" and fashion[2][0] == "T-shirt/top"
+    assert fashion[-1][0] == "Sneaker → Ankle boot (energy to energy)"
     for _, prior in prior_choices():
         for _, bridge in target_choices(prior):
             assert d2e_zoo.get_entry(bridge).decoder == prior
@@ -293,7 +295,7 @@ def test_huge_pictures_are_refused_from_the_header_and_large_ones_shrunk(tmp_pat
         drawing.to_ink(np.zeros((5000, 5000), np.uint8))
     big = digit_picture("1", size=2000)  # 4 million pixels: accepted, read at 1024 pixels a side
     assert drawing._as_array(big).shape == (1024, 1024, 4)
-    assert np.allclose(drawing.image_to_digit(big), drawing.image_to_digit(digit_picture("1")), atol=0.2)
+    assert np.allclose(drawing.picture_to_image(big), drawing.picture_to_image(digit_picture("1")), atol=0.2)
     (tmp_path / "junk.png").write_bytes(b"not an image")
     with pytest.raises(InputError, match="could not read it as an image") as e:
         drawing.to_ink(str(tmp_path / "junk.png"))
@@ -303,13 +305,34 @@ def test_huge_pictures_are_refused_from_the_header_and_large_ones_shrunk(tmp_pat
 def test_mnist_normalisation_centres_the_digit():
     ink = np.zeros((300, 200), np.float32)
     ink[20:120, 10:30] = 1.0  # a bar in a corner
-    digit = drawing.mnist_digit(ink)[0, 0].numpy()
+    digit = drawing.frame_ink(ink)[0, 0].numpy()
     assert digit.shape == (28, 28) and digit.max() == pytest.approx(1.0)
     rows, cols = np.nonzero(digit > 0.1)
     assert rows.max() - rows.min() + 1 in (19, 20, 21)
     cy = (digit.sum(1) * np.arange(28)).sum() / digit.sum()
     cx = (digit.sum(0) * np.arange(28)).sum() / digit.sum()
     assert abs(cy - 13.5) < 1 and abs(cx - 13.5) < 1
+
+
+def test_a_fashion_picture_fills_the_frame_as_fashion_mnist_items_do():
+    from d2e_zoo.domains import FASHION
+
+    ink = np.zeros((300, 400), np.float32)
+    ink[100:200, 20:380] = 1.0  # a wide item (a shoe's outline box), off-centre
+    ink[100:120, 20:60] = 0.0  # ... with its mass off the box's centre
+    item = drawing.picture_to_image(ink, FASHION)[0, 0].numpy()
+    rows, cols = np.nonzero(item > 0.1)
+    assert cols.min() == 0 and cols.max() == 27  # the longest side fills the 28 pixels
+    assert abs((rows.min() + rows.max()) / 2 - 13.5) <= 0.5  # centred by its box, not its mass
+    digit = drawing.picture_to_image(ink)[0, 0].numpy()  # MNIST framing: a 20-pixel box
+    assert np.ptp(np.nonzero(digit > 0.1)[1]) + 1 in (19, 20, 21)
+
+
+def test_a_fashion_drawing_is_framed_for_the_fashion_prior():
+    res = drawing.translate_drawing("fashion-footwear", digit_picture("1"), num_samples=2, seed=0, steps=2,
+                                    inversion_steps=10)
+    rows = np.nonzero(res.picture[0, 0].numpy() > 0.1)[0]
+    assert rows.min() == 0 and rows.max() == 27  # a tall stroke fills the frame's height (MNIST: 20 rows)
 
 
 def test_gan_inversion_finds_a_generated_digit_and_leaves_the_weights():
@@ -325,7 +348,7 @@ def test_gan_inversion_finds_a_generated_digit_and_leaves_the_weights():
 
 def test_vae_uses_its_encoder():
     vae = models.get_model("mnist-vae")
-    digit = drawing.image_to_digit(digit_picture("0"))
+    digit = drawing.picture_to_image(digit_picture("0"))
     z, how = drawing.image_to_latent(vae, digit)
     assert how == "VAE encoder mean" and torch.equal(z, vae.encode(digit)[0])
     with torch.no_grad():
@@ -334,11 +357,11 @@ def test_vae_uses_its_encoder():
 
 def test_translate_a_drawing():
     res = drawing.translate_drawing(BRIDGE, digit_picture("7"), num_samples=3, seed=0, steps=4, inversion_steps=60)
-    assert res.digit.shape == res.reconstruction.shape == (1, 1, 28, 28)
+    assert res.picture.shape == res.reconstruction.shape == (1, 1, 28, 28)
     tr = res.translation
     assert tr.num_samples == 3 and tr.frames.shape == (5, 3, 28, 28)
     assert torch.equal(tr.trajectory[0], tr.trajectory[0, :1].expand(3, -1))  # one latent, 3 translations
-    assert tr.metrics["source"] == "your digit" and "GAN inversion (60 Adam steps" in res.method
+    assert tr.metrics["source"] == "your picture" and "GAN inversion (60 Adam steps" in res.method
     with pytest.raises(InputError, match="from 1 to 16"):
         drawing.translate_drawing(BRIDGE, digit_picture("7"), num_samples=17)
 

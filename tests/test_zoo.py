@@ -277,17 +277,26 @@ def test_targets_outside_0_9_are_refused():
         ClassifierPosterior(pipe.decoder, pipe.classifier, "even", temperature=0.0)
 
 
+# The judge precision of exact posterior samples (docs/zoo.md, 4,000 samples) where it is under
+# 0.85: the energy's classifier and the judge disagree on these Fashion classes, so even a
+# perfect bridge scores low; their floor is that ceiling - 0.1 (4 standard errors at n = 400).
+LOW_CEILINGS = {"fashion-t-shirt": 0.761, "fashion-pullover": 0.528, "fashion-dress": 0.841, "fashion-coat": 0.771,
+                "fashion-sandal": 0.771, "fashion-shirt": 0.526, "fashion-bag": 0.790}
+
+
 @pytest.mark.parametrize("name", BRIDGES)
 def test_bundled_bridges_reach_their_target(name):
     """Quality regression on the shipped checkpoints: the judge (never the energy's
-    classifier) puts most translated images in the target set, far above the prior's share,
-    and the bridge moves latents less than rejection sampling would."""
+    classifier) puts most translated images in the target set (at least 0.8, or the exact
+    posterior's own precision - 0.1 where that is low), far above the prior's share, and the
+    bridge moves latents less than rejection sampling would."""
     pipe = load(name)
     judge = load(judge_of(get_entry(name).domain))  # the independent judge of the bridge's domain
     out = pipe(num_samples=400, generator=torch.Generator().manual_seed(0))
     labels = judge(out.images).argmax(-1)
     precision = torch.isin(labels, torch.tensor(pipe.target_classes)).float().mean().item()
-    assert precision >= 0.8, f"{name}: judge precision {precision:.3f}"
+    floor = min(0.8, LOW_CEILINGS.get(name, 1.0) - 0.1)
+    assert precision >= floor, f"{name}: judge precision {precision:.3f} (floor {floor:.3f})"
     transport = ((out.latents - out.initial_latents) ** 2).sum(-1).mean().item()
     assert transport < 2.0 * pipe.latent_dim  # independent draws from N(0, I)-like ends: ~2d
 

@@ -220,6 +220,11 @@ def _register_defaults():
     register(ZooEntry("fashion-tops", "bridge", "data-to-energy bridge: fashion-gan prior N(0, I) -> tops "
                       "(T-shirt/top, pullover, coat, shirt)", latent_dim=16, target_classes=(0, 2, 4, 6),
                       decoder="fashion-gan", classifier="fashion-classifier", tags=("d2e",), domain="fashion"))
+    fashion = get_domain("fashion")
+    for c, slug in enumerate(fashion.slugs):
+        register(ZooEntry(f"fashion-{slug}", "bridge", f"data-to-energy bridge: fashion-gan prior N(0, I) -> "
+                          f"{fashion.class_names[c]} (class {c})", latent_dim=16, target_classes=(c,),
+                          decoder="fashion-gan", classifier="fashion-classifier", tags=("d2e",), domain="fashion"))
     register(ZooEntry("fashion-sneaker-to-ankle-boot", "bridge", "energy-to-energy bridge: posterior of sneaker -> "
                       "posterior of ankle boot (fashion-gan latent)", latent_dim=16, target_classes=(9,),
                       source_classes=(7,), decoder="fashion-gan", classifier="fashion-classifier", tags=("e2e",),
