@@ -90,12 +90,10 @@ def test_class_entropies_match_their_closed_forms():
 def test_the_class_head_learns_the_labels_and_steers_the_generator():
     from accelerate import Accelerator
 
-    from d2e_zoo.data import load_mnist
     from d2e_zoo.trainers.gan import GANTask
 
     torch.manual_seed(0)
-    data = load_mnist("train")
-    data = type(data)(data.images[:512], data.labels[:512], data.source)
+    data = _small_mnist()
     d = ConvDiscriminator(channels=8, num_classes=10)
     task = GANTask(ConvGenerator(latent_dim=4, channels=8), d, data, Accelerator(cpu=True), seed=0, batch_size=32,
                    lr=1e-3, class_entropy_weight=1.0, augment_shift=1)

@@ -112,7 +112,7 @@ class GANTask:
     an :class:`Adversary` (its keyword arguments are this task's).
 
     With ``ema_decay > 0`` an exponential moving average of the generator's weights is kept
-    (``ema_generator``) and is what gets exported: it is much less noisy than the last iterate.
+    (``ema``) and is what gets exported: it is much less noisy than the last iterate.
     """
 
     def __init__(self, generator: MLPGenerator, discriminator: MLPDiscriminator, data: MNISTData, accelerator,
@@ -121,24 +121,22 @@ class GANTask:
         self.G = generator.to(accelerator.device)
         self.adversary = Adversary(discriminator, accelerator, lr=lr, betas=betas, real_label=real_label,
                                    augment_shift=augment_shift, class_entropy_weight=class_entropy_weight)
-        self.D = self.adversary.D
         self.data, self.accelerator, self.batch_size = data, accelerator, batch_size
         pack = discriminator.config.pack
         if batch_size % pack:
             raise ValueError(f"batch_size {batch_size} must be a multiple of the discriminator's pack {pack}")
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr, betas=tuple(betas))
-        self.modules = {"generator": self.G, "discriminator": self.D}
+        self.modules = {"generator": self.G, "discriminator": self.adversary.D}
         self.optimizers = {"generator": self.opt_g, "discriminator": self.adversary.optimizer}
         self.generators = {"data": torch.Generator().manual_seed(seed * 1000 + accelerator.process_index)}
         self.ema = WeightAverage(self.G, ema_decay) if ema_decay > 0 else None
-        self.ema_generator = self.ema.module if self.ema is not None else None
         if self.ema is not None:
             self.modules["generator_ema"] = self.ema.module
 
     @property
     def export_model(self) -> MLPGenerator:
         """The generator to ship: the EMA weights when kept, else the last iterate."""
-        return self.ema_generator if self.ema_generator is not None else self.G
+        return self.ema.module if self.ema is not None else self.G
 
     def step(self, step: int) -> dict:
         g, dev, n = self.generators["data"], self.accelerator.device, self.batch_size

@@ -170,8 +170,6 @@ VAE_V2 = ("convolutional encoder and decoder (was: MLPs), trained as a VAE-GAN: 
 MATCHING = ("the last IPF iteration fits both kernels to Brownian bridges between entropic-OT pairs of prior and "
            "buffer states (bridge matching), and the energy then sharpens only the last few steps; global moves keep "
            "the buffer's class mix exact; this brings the bridge's class mix close to the exact posterior's")
-
-
 VAE_BRIDGE_V2 = ("retrained on the version-2 convolutional VAE with mnist-even's schedule (a 256-state buffer, half "
                  "the Langevin steps, four paths per start point) and its class-mix options: " + MATCHING)
 
@@ -203,9 +201,9 @@ def _register_defaults():
         for key in keys:
             classes = targets[key]
             what = f"{key} digits" if key in named else f"digit {key}"
-            version, changes = (2, BRIDGE_V2) if prior != "mnist-vae" else (2, VAE_BRIDGE_V2)
+            version, changes = 2, VAE_BRIDGE_V2 if prior == "mnist-vae" else BRIDGE_V2
             if (prior, key) in MATCHED:
-                version, changes = version + 1, (f"{changes}; version {version + 1}: " if changes else "") + MATCHING
+                version, changes = 3, f"{changes}; version 3: {MATCHING}"
             register(ZooEntry(f"{prefix}-{key}", "bridge",
                               f"data-to-energy bridge: {prior} prior N(0, I) -> {what} ({_digits(classes)})",
                               latent_dim=dim, target_classes=classes, decoder=prior,
