@@ -111,6 +111,31 @@ def test_the_class_head_learns_the_labels_and_steers_the_generator():
                 Accelerator(cpu=True), seed=0, class_entropy_weight=0.5)
 
 
+def test_the_class_balance_weight_scales_only_the_mix_entropy():
+    from accelerate import Accelerator
+
+    from d2e_zoo.trainers.gan import Adversary, class_entropies
+
+    torch.manual_seed(0)
+    d = ConvDiscriminator(channels=8, num_classes=10).eval()  # eval: spectral norm's power iteration stays put
+    images = torch.rand(16, 1, 28, 28)
+    _, logits = d.logits_and_classes(images)
+    each, mix = class_entropies(logits)
+
+    def loss(**weights):
+        return Adversary(d, Accelerator(cpu=True), **weights).generator_loss(images)[0].item()
+
+    plain = loss()  # the non-saturating loss alone
+    # w * mean_i H(p_i) - b * H(mean_i p_i), b defaulting to w
+    assert loss(class_entropy_weight=0.5) == pytest.approx(plain + 0.5 * (each - mix).item(), rel=1e-5)
+    assert loss(class_entropy_weight=0.5, class_balance_weight=2.0) == pytest.approx(
+        plain + 0.5 * each.item() - 2.0 * mix.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="must be >= 0"):
+        Adversary(d, Accelerator(cpu=True), class_entropy_weight=0.5, class_balance_weight=-1.0)
+    with pytest.raises(ValueError, match="needs a discriminator with a class head"):
+        Adversary(ConvDiscriminator(channels=8), Accelerator(cpu=True), class_balance_weight=1.0)
+
+
 def _small_mnist(n=512):
     from d2e_zoo.data import load_mnist
 

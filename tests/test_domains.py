@@ -189,8 +189,9 @@ def test_list_models_filters_by_domain():
     assert len(mnist) == 22 and sorted(mnist + fashion) == sorted(everything)
     assert all(n.startswith("mnist-") and get_entry(n).domain == "mnist" for n in mnist)
     single_classes = [f"fashion-{slug}" for slug in FASHION.slugs]  # one bridge per class, in label order
-    bridges = ["fashion-footwear", "fashion-tops", *single_classes, "fashion-sneaker-to-ankle-boot"]
-    assert fashion == ["fashion-gan", "fashion-classifier", "fashion-judge", *bridges]
+    bridges = ["fashion-footwear", "fashion-tops", *single_classes, "fashion-vae-footwear", "fashion-vae-tops",
+               "fashion-sneaker-to-ankle-boot"]
+    assert fashion == ["fashion-gan", "fashion-vae", "fashion-classifier", "fashion-judge", *bridges]
     assert all(get_entry(n).domain == "fashion" for n in fashion)
     assert list_models(kind="bridge", domain="fashion") == bridges
     assert [get_entry(n).target_classes for n in single_classes] == [(c,) for c in range(10)]

@@ -48,6 +48,7 @@ _PRIOR_LABELS = {
     "mnist-gan-z50": "GAN, 50-d latent (mnist-gan-z50)",
     "mnist-vae": "VAE, 10-d latent (mnist-vae)",
     "fashion-gan": "Fashion-MNIST GAN, 16-d latent (fashion-gan)",
+    "fashion-vae": "Fashion-MNIST VAE, 16-d latent (fashion-vae)",
 }
 
 

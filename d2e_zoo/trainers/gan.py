@@ -9,6 +9,7 @@ loss); :class:`GANTask` trains a generator against it, and the VAE task
 from __future__ import annotations
 
 import copy
+from typing import Optional
 
 import torch
 from torch.nn import functional as F
@@ -29,22 +30,30 @@ class Adversary:
     plus, with ``class_entropy_weight = w > 0`` and ``p_i`` the class head's softmax on
     generated image i,
 
-        w * ( mean_i H(p_i) - H(mean_i p_i) ),        H(p) = -sum_k p_k log p_k,
+        w * mean_i H(p_i) - b * H(mean_i p_i),        H(p) = -sum_k p_k log p_k,
 
     the first term asking for images of one clear class each (a continuous generator from a
     Gaussian latent otherwise spends mass on in-between shapes), the second keeping the batch's
-    classes balanced (CatGAN's objective, here with a supervised head).
+    classes balanced (CatGAN's objective, here with a supervised head). ``b`` is
+    ``class_balance_weight``, by default ``w``; a larger ``b`` keeps the classes that are hard to
+    draw unambiguously (Fashion-MNIST's shirts) from losing their share to the sharpness term.
     """
 
     def __init__(self, discriminator: MLPDiscriminator, accelerator, lr: float = 2e-4, betas=(0.5, 0.999),
-                 real_label: float = 0.9, augment_shift: int = 0, class_entropy_weight: float = 0.0):
+                 real_label: float = 0.9, augment_shift: int = 0, class_entropy_weight: float = 0.0,
+                 class_balance_weight: Optional[float] = None):
         if not 0 <= augment_shift <= 8:
             raise ValueError(f"augment_shift must be an integer in 0..8 pixels, got {augment_shift!r}")
         self.D, self.accelerator = discriminator.to(accelerator.device), accelerator
         self.real_label, self.augment_shift = real_label, int(augment_shift)
         self.class_entropy_weight = float(class_entropy_weight)
+        self.class_balance_weight = float(class_entropy_weight if class_balance_weight is None
+                                          else class_balance_weight)
+        if not (self.class_entropy_weight >= 0 and self.class_balance_weight >= 0):
+            raise ValueError(f"class_entropy_weight and class_balance_weight must be >= 0, got "
+                             f"{class_entropy_weight!r} and {class_balance_weight!r}")
         self.num_classes = int(getattr(discriminator.config, "num_classes", 0))
-        if self.class_entropy_weight > 0 and not self.num_classes:
+        if (self.class_entropy_weight > 0 or self.class_balance_weight > 0) and not self.num_classes:
             raise ValueError("class_entropy_weight > 0 needs a discriminator with a class head: set "
                              "num_classes in [discriminator] (architecture = \"conv\")")
         self.optimizer = torch.optim.Adam(self.D.parameters(), lr=lr, betas=tuple(betas))
@@ -78,9 +87,9 @@ class Adversary:
         d_gen, classes_gen = self._discriminate(seen_fake)
         loss = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
         metrics = {}
-        if self.class_entropy_weight > 0:
+        if self.class_entropy_weight > 0 or self.class_balance_weight > 0:
             entropy_each, entropy_mix = class_entropies(classes_gen)
-            loss = loss + self.class_entropy_weight * (entropy_each - entropy_mix)
+            loss = loss + self.class_entropy_weight * entropy_each - self.class_balance_weight * entropy_mix
             metrics.update(class_entropy=entropy_each.item(), mix_entropy=entropy_mix.item())
         return loss, metrics
 
@@ -117,10 +126,12 @@ class GANTask:
 
     def __init__(self, generator: MLPGenerator, discriminator: MLPDiscriminator, data: MNISTData, accelerator,
                  seed: int, batch_size: int = 64, lr: float = 2e-4, betas=(0.5, 0.999), real_label: float = 0.9,
-                 ema_decay: float = 0.0, augment_shift: int = 0, class_entropy_weight: float = 0.0):
+                 ema_decay: float = 0.0, augment_shift: int = 0, class_entropy_weight: float = 0.0,
+                 class_balance_weight: Optional[float] = None):
         self.G = generator.to(accelerator.device)
         self.adversary = Adversary(discriminator, accelerator, lr=lr, betas=betas, real_label=real_label,
-                                   augment_shift=augment_shift, class_entropy_weight=class_entropy_weight)
+                                   augment_shift=augment_shift, class_entropy_weight=class_entropy_weight,
+                                   class_balance_weight=class_balance_weight)
         self.data, self.accelerator, self.batch_size = data, accelerator, batch_size
         pack = discriminator.config.pack
         if batch_size % pack:

@@ -27,16 +27,17 @@ class VAETask:
     generator loss (with the class-entropy term when ``class_entropy_weight > 0``) is added to
     the loss above. The ELBO keeps the encoder and the decoder consistent; the adversary
     sharpens what the prior decodes to, which is what a bridge starts from and ends in. The
-    adversary's keyword arguments (``real_label``, ``augment_shift``, ``class_entropy_weight``)
-    are this task's, its optimizer uses ``adversarial_lr`` and ``betas``. With ``ema_decay > 0``
-    an exponential moving average of the VAE's weights is exported.
+    adversary's keyword arguments (``real_label``, ``augment_shift``, ``class_entropy_weight``,
+    ``class_balance_weight``) are this task's, its optimizer uses ``adversarial_lr`` and
+    ``betas``. With ``ema_decay > 0`` an exponential moving average of the VAE's weights is
+    exported.
     """
 
     def __init__(self, vae: MLPVAE, discriminator: Optional[ConvDiscriminator], data: MNISTData, accelerator,
                  seed: int, batch_size: int = 128, lr: float = 1e-3, beta: float = 1.0, kl_warmup: int = 1000,
                  adversarial_weight: float = 0.0, adversarial_lr: float = 2e-4, betas=(0.5, 0.999),
                  real_label: float = 0.9, augment_shift: int = 0, class_entropy_weight: float = 0.0,
-                 ema_decay: float = 0.0):
+                 class_balance_weight: Optional[float] = None, ema_decay: float = 0.0):
         self.vae, self.data, self.accelerator = vae.to(accelerator.device), data, accelerator
         self.batch_size, self.beta, self.kl_warmup = batch_size, beta, kl_warmup
         self.optimizer = torch.optim.Adam(vae.parameters(), lr=lr)
@@ -51,10 +52,11 @@ class VAETask:
                                  "(its [discriminator] section configures it)")
             self.adversary = Adversary(discriminator, accelerator, lr=adversarial_lr, betas=betas,
                                        real_label=real_label, augment_shift=augment_shift,
-                                       class_entropy_weight=class_entropy_weight)
+                                       class_entropy_weight=class_entropy_weight,
+                                       class_balance_weight=class_balance_weight)
             self.modules["discriminator"] = self.adversary.D
             self.optimizers["discriminator"] = self.adversary.optimizer
-        elif class_entropy_weight > 0:
+        elif class_entropy_weight > 0 or class_balance_weight:
             raise ValueError("class_entropy_weight acts through the adversary: set adversarial_weight > 0 too")
         self.ema = WeightAverage(self.vae, ema_decay) if ema_decay > 0 else None
         if self.ema is not None:

@@ -172,6 +172,8 @@ MATCHING = ("the last IPF iteration fits both kernels to Brownian bridges betwee
            "the buffer's class mix exact; this brings the bridge's class mix close to the exact posterior's")
 VAE_BRIDGE_V2 = ("retrained on the version-2 convolutional VAE with mnist-even's schedule (a 256-state buffer, half "
                  "the Langevin steps, four paths per start point) and its class-mix options: " + MATCHING)
+FOOTWEAR_V2 = ("retrained with mnist-vae-even's schedule (a 256-state buffer, four paths per start point) and its "
+               "class-mix options: " + MATCHING)
 
 
 # (prior, target) of the bridges on a version-2 generator later retrained with bridge matching (docs/method.md 4.5)
@@ -188,6 +190,9 @@ def _register_defaults():
     register(ZooEntry("mnist-judge", "judge", "small CNN digit classifier, used only to evaluate"))
     register(ZooEntry("fashion-gan", "generator", "convolutional GAN generator, 16-d latent, prior N(0, I)",
                       latent_dim=16, tags=("gan",), domain="fashion"))
+    register(ZooEntry("fashion-vae", "generator", "convolutional VAE-GAN (decoder = generator, encoder maps "
+                      "pictures to latents), 16-d latent, prior N(0, I)", latent_dim=16, tags=("vae",),
+                      domain="fashion"))
     register(ZooEntry("fashion-classifier", "classifier", "MLP clothing classifier; its softmax defines the "
                       "fashion energies", domain="fashion"))
     register(ZooEntry("fashion-judge", "judge", "small CNN clothing classifier, used only to evaluate",
@@ -212,17 +217,21 @@ def _register_defaults():
                       "digit 8 (mnist-gan latent)", latent_dim=10, target_classes=(8,), source_classes=(3,),
                       decoder="mnist-gan", classifier="mnist-classifier", tags=("e2e",), version=2,
                       changes=BRIDGE_V2))
-    register(ZooEntry("fashion-footwear", "bridge", "data-to-energy bridge: fashion-gan prior N(0, I) -> footwear "
-                      "(sandal, sneaker, ankle boot)", latent_dim=16, target_classes=(5, 7, 9), decoder="fashion-gan",
-                      classifier="fashion-classifier", tags=("d2e",), domain="fashion"))
-    register(ZooEntry("fashion-tops", "bridge", "data-to-energy bridge: fashion-gan prior N(0, I) -> tops "
-                      "(T-shirt/top, pullover, coat, shirt)", latent_dim=16, target_classes=(0, 2, 4, 6),
-                      decoder="fashion-gan", classifier="fashion-classifier", tags=("d2e",), domain="fashion"))
     fashion = get_domain("fashion")
-    for c, slug in enumerate(fashion.slugs):
-        register(ZooEntry(f"fashion-{slug}", "bridge", f"data-to-energy bridge: fashion-gan prior N(0, I) -> "
-                          f"{fashion.class_names[c]} (class {c})", latent_dim=16, target_classes=(c,),
-                          decoder="fashion-gan", classifier="fashion-classifier", tags=("d2e",), domain="fashion"))
+    groups = (("footwear", "sandal, sneaker, ankle boot"), ("tops", "T-shirt/top, pullover, coat, shirt"))
+    for prior, singles in (("fashion-gan", True), ("fashion-vae", False)):
+        prefix = "fashion" if prior == "fashion-gan" else prior
+        for key, items in groups:  # the class groups, then (fashion-gan) each class
+            name = f"{prefix}-{key}"
+            version, changes = (2, FOOTWEAR_V2) if name == "fashion-footwear" else (1, "")
+            register(ZooEntry(name, "bridge", f"data-to-energy bridge: {prior} prior N(0, I) -> {key} ({items})",
+                              latent_dim=16, target_classes=fashion.groups[key], decoder=prior,
+                              classifier="fashion-classifier", tags=("d2e",), domain="fashion", version=version,
+                              changes=changes))
+        for c, slug in enumerate(fashion.slugs if singles else ()):
+            register(ZooEntry(f"{prefix}-{slug}", "bridge", f"data-to-energy bridge: {prior} prior N(0, I) -> "
+                              f"{fashion.class_names[c]} (class {c})", latent_dim=16, target_classes=(c,),
+                              decoder=prior, classifier="fashion-classifier", tags=("d2e",), domain="fashion"))
     register(ZooEntry("fashion-sneaker-to-ankle-boot", "bridge", "energy-to-energy bridge: posterior of sneaker -> "
                       "posterior of ankle boot (fashion-gan latent)", latent_dim=16, target_classes=(9,),
                       source_classes=(7,), decoder="fashion-gan", classifier="fashion-classifier", tags=("e2e",),
