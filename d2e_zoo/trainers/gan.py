@@ -54,8 +54,8 @@ class Adversary:
                              f"{class_entropy_weight!r} and {class_balance_weight!r}")
         self.num_classes = int(getattr(discriminator.config, "num_classes", 0))
         if (self.class_entropy_weight > 0 or self.class_balance_weight > 0) and not self.num_classes:
-            raise ValueError("class_entropy_weight > 0 needs a discriminator with a class head: set "
-                             "num_classes in [discriminator] (architecture = \"conv\")")
+            raise ValueError("class_entropy_weight > 0 needs a discriminator with a class head (so does "
+                             "class_balance_weight > 0): set num_classes in [discriminator] (architecture = \"conv\")")
         self.optimizer = torch.optim.Adam(self.D.parameters(), lr=lr, betas=tuple(betas))
 
     def shifted(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
