@@ -53,10 +53,15 @@ class Adversary:
             raise ValueError(f"class_entropy_weight and class_balance_weight must be >= 0, got "
                              f"{class_entropy_weight!r} and {class_balance_weight!r}")
         self.num_classes = int(getattr(discriminator.config, "num_classes", 0))
-        if (self.class_entropy_weight > 0 or self.class_balance_weight > 0) and not self.num_classes:
+        if self.uses_class_head and not self.num_classes:
             raise ValueError("class_entropy_weight > 0 needs a discriminator with a class head (so does "
                              "class_balance_weight > 0): set num_classes in [discriminator] (architecture = \"conv\")")
         self.optimizer = torch.optim.Adam(self.D.parameters(), lr=lr, betas=tuple(betas))
+
+    @property
+    def uses_class_head(self) -> bool:
+        """Whether the generator's loss has the class-head terms (either weight > 0)."""
+        return self.class_entropy_weight > 0 or self.class_balance_weight > 0
 
     def shifted(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """What the discriminator sees of ``images (N, 1, 28, 28)``: each randomly shifted."""
@@ -87,7 +92,7 @@ class Adversary:
         d_gen, classes_gen = self._discriminate(seen_fake)
         loss = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
         metrics = {}
-        if self.class_entropy_weight > 0 or self.class_balance_weight > 0:
+        if self.uses_class_head:
             entropy_each, entropy_mix = class_entropies(classes_gen)
             loss = loss + self.class_entropy_weight * entropy_each - self.class_balance_weight * entropy_mix
             metrics.update(class_entropy=entropy_each.item(), mix_entropy=entropy_mix.item())

@@ -57,7 +57,8 @@ class VAETask:
             self.modules["discriminator"] = self.adversary.D
             self.optimizers["discriminator"] = self.adversary.optimizer
         elif class_entropy_weight > 0 or class_balance_weight:
-            raise ValueError("class_entropy_weight acts through the adversary: set adversarial_weight > 0 too")
+            raise ValueError("class_entropy_weight acts through the adversary (so does class_balance_weight): set "
+                             "adversarial_weight > 0 too")
         self.ema = WeightAverage(self.vae, ema_decay) if ema_decay > 0 else None
         if self.ema is not None:
             self.modules["vae_ema"] = self.ema.module
