@@ -19,6 +19,7 @@ from d2e_zoo.models.common import ShapeError
 from d2e_zoo.trainers.recipe import load_recipe
 from d2e_zoo.zoo import ZooEntry, ZooLoadError, get_entry, list_models, load
 from d2e_zoo.zoo.paths import bundled_dir
+from d2e_zoo.zoo.registry import HISTORY
 from d2e_zoo.zoo.registry import judge as judge_of
 
 ALL = list_models()
@@ -39,6 +40,15 @@ def test_registry_lists_the_zoo():
             "mnist-gan-z50-odd", "mnist-3-to-8"} <= names
     assert {f"mnist-{d}" for d in range(10)} <= names
     assert list_models("mnist-vae*") == ["mnist-vae", "mnist-vae-even", "mnist-vae-odd"]
+
+
+def test_the_version_history_names_registered_models_and_numbers_the_changes():
+    assert set(HISTORY) <= set(ALL), f"unregistered names in HISTORY: {sorted(set(HISTORY) - set(ALL))}"
+    even, judge = get_entry("mnist-even"), get_entry("mnist-judge")
+    assert even.version == 1 + len(HISTORY["mnist-even"]) == 3
+    assert even.changes.startswith("version 2: ") and "; version 3: " in even.changes
+    assert (judge.version, judge.changes) == (1, "")
+    assert get_entry("mnist-2").changes == HISTORY["mnist-2"][0]  # one change: no version label
 
 
 @pytest.mark.parametrize("name", ALL)

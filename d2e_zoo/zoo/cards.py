@@ -88,7 +88,12 @@ def _what_it_is(entry: ZooEntry) -> list[str]:
                   f"decoder (latent to image): `{entry.decoder}` (included here as `decoder/`)",
                   f"classifier: `{entry.classifier}` (included here as `classifier/`)"]
     lines += [f"- {f}" for f in facts]
-    changes = f": {entry.changes}." if entry.changes else " (the first one shipped)."
+    if not entry.changes:
+        changes = " (the first one shipped)."
+    elif entry.changes.startswith("version "):  # several versions since the first: "version 2: ...; version 3: ..."
+        changes = f". What each version changed, {entry.changes}."
+    else:
+        changes = f": {entry.changes}."
     lines += ["", f"Version {entry.version}{changes}"]
     return lines + [""]
 

@@ -176,16 +176,33 @@ FOOTWEAR_V2 = ("retrained with mnist-vae-even's schedule (a 256-state buffer, fo
                "class-mix options: " + MATCHING)
 
 
-# (prior, target) of the bridges on a version-2 generator later retrained with bridge matching (docs/method.md 4.5)
-MATCHED = (("mnist-gan", "even"), ("mnist-gan", "odd"))
+MNIST_BRIDGES_V2 = ("mnist-0", "mnist-1", "mnist-2", "mnist-3", "mnist-4", "mnist-5", "mnist-6", "mnist-7",
+                    "mnist-8", "mnist-9", "mnist-3-to-8", "mnist-gan-z50-even", "mnist-gan-z50-odd")
+# What each version after the first changed, per model: (version 2's change, version 3's, ...); a model
+# missing here is at version 1.
+HISTORY = {
+    "mnist-gan": (GAN_V2,), "mnist-gan-z50": (GAN_V2,), "mnist-vae": (VAE_V2,),
+    **{name: (BRIDGE_V2,) for name in MNIST_BRIDGES_V2},
+    "mnist-even": (BRIDGE_V2, MATCHING), "mnist-odd": (BRIDGE_V2, MATCHING),
+    "mnist-vae-even": (VAE_BRIDGE_V2,), "mnist-vae-odd": (VAE_BRIDGE_V2,),
+    "fashion-footwear": (FOOTWEAR_V2,),
+}
+
+
+def _version(name: str) -> dict:
+    """``ZooEntry`` keywords ``version`` and ``changes`` of ``name`` from :data:`HISTORY`."""
+    steps = HISTORY.get(name, ())
+    if len(steps) <= 1:
+        return {"version": 1 + len(steps), "changes": steps[0] if steps else ""}
+    return {"version": 1 + len(steps), "changes": "; ".join(f"version {v}: {text}" for v, text in enumerate(steps, 2))}
 
 
 def _register_defaults():
     for name, dim in (("mnist-gan", 10), ("mnist-gan-z50", 50)):
         register(ZooEntry(name, "generator", f"convolutional GAN generator, {dim}-d latent, prior N(0, I)",
-                          latent_dim=dim, tags=("gan",), version=2, changes=GAN_V2))
+                          latent_dim=dim, tags=("gan",), **_version(name)))
     register(ZooEntry("mnist-vae", "generator", "convolutional VAE (decoder = generator, encoder maps images to "
-                      "latents), 10-d latent", latent_dim=10, tags=("vae",), version=2, changes=VAE_V2))
+                      "latents), 10-d latent", latent_dim=10, tags=("vae",), **_version("mnist-vae")))
     register(ZooEntry("mnist-classifier", "classifier", "MLP digit classifier; its softmax defines the energies"))
     register(ZooEntry("mnist-judge", "judge", "small CNN digit classifier, used only to evaluate"))
     register(ZooEntry("fashion-gan", "generator", "convolutional GAN generator, 16-d latent, prior N(0, I)",
@@ -206,28 +223,23 @@ def _register_defaults():
         for key in keys:
             classes = targets[key]
             what = f"{key} digits" if key in named else f"digit {key}"
-            version, changes = 2, VAE_BRIDGE_V2 if prior == "mnist-vae" else BRIDGE_V2
-            if (prior, key) in MATCHED:
-                version, changes = 3, f"{changes}; version 3: {MATCHING}"
             register(ZooEntry(f"{prefix}-{key}", "bridge",
                               f"data-to-energy bridge: {prior} prior N(0, I) -> {what} ({_digits(classes)})",
                               latent_dim=dim, target_classes=classes, decoder=prior,
-                              classifier="mnist-classifier", tags=("d2e",), version=version, changes=changes))
+                              classifier="mnist-classifier", tags=("d2e",), **_version(f"{prefix}-{key}")))
     register(ZooEntry("mnist-3-to-8", "bridge", "energy-to-energy bridge: posterior of digit 3 -> posterior of "
                       "digit 8 (mnist-gan latent)", latent_dim=10, target_classes=(8,), source_classes=(3,),
-                      decoder="mnist-gan", classifier="mnist-classifier", tags=("e2e",), version=2,
-                      changes=BRIDGE_V2))
+                      decoder="mnist-gan", classifier="mnist-classifier", tags=("e2e",),
+                      **_version("mnist-3-to-8")))
     fashion = get_domain("fashion")
     groups = (("footwear", "sandal, sneaker, ankle boot"), ("tops", "T-shirt/top, pullover, coat, shirt"))
     for prior, singles in (("fashion-gan", True), ("fashion-vae", False)):
         prefix = "fashion" if prior == "fashion-gan" else prior
         for key, items in groups:  # the class groups, then (fashion-gan) each class
             name = f"{prefix}-{key}"
-            version, changes = (2, FOOTWEAR_V2) if name == "fashion-footwear" else (1, "")
             register(ZooEntry(name, "bridge", f"data-to-energy bridge: {prior} prior N(0, I) -> {key} ({items})",
                               latent_dim=16, target_classes=fashion.groups[key], decoder=prior,
-                              classifier="fashion-classifier", tags=("d2e",), domain="fashion", version=version,
-                              changes=changes))
+                              classifier="fashion-classifier", tags=("d2e",), domain="fashion", **_version(name)))
         for c, slug in enumerate(fashion.slugs if singles else ()):
             register(ZooEntry(f"{prefix}-{slug}", "bridge", f"data-to-energy bridge: {prior} prior N(0, I) -> "
                               f"{fashion.class_names[c]} (class {c})", latent_dim=16, target_classes=(c,),
