@@ -130,3 +130,31 @@ def mlp(sizes, activation=nn.LeakyReLU, dropout: float = 0.0, final_activation: 
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
+
+
+class VAEMethods:
+    """What every VAE here shares, given ``self.decoder`` (latent -> image logits) and
+    ``_stats(x)`` (images ``(N, 1, 28, 28)`` -> ``(N, 2 * latent_dim)``, mean then log-variance):
+    encoding, decoding, and calling = decoding, so a VAE stands wherever a decoder is expected."""
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def encode(self, x: torch.Tensor):
+        """Posterior mean and log-variance of the latent, each ``(N, latent_dim)`` (log-variance clamped
+        to [-12, 6])."""
+        mean, log_var = self._stats(check_images(x, f"{type(self).__name__}.encode")).chunk(2, dim=-1)
+        return mean, log_var.clamp(-12.0, 6.0)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Bernoulli logits ``(N, 1, 28, 28)`` of latents ``z (N, latent_dim)``."""
+        check_latents(z, self.config.latent_dim, f"{type(self).__name__}.decode")
+        return self.decoder(z).view(-1, *IMAGE_SHAPE)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Bernoulli means in [0, 1], ``(N, 1, 28, 28)``."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decode(z)

@@ -14,7 +14,7 @@ from diffusers.configuration_utils import register_to_config
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .common import DIM, DROPOUT, IMAGE_SHAPE, Limit, RangeCheckedConfig, check_images, check_latents
+from .common import DIM, DROPOUT, Limit, RangeCheckedConfig, VAEMethods, check_images, check_latents
 
 CHANNELS = Limit(8, 512, multiple_of=8)  # base width c (GroupNorm uses groups of 8 channels)
 
@@ -106,7 +106,7 @@ class ConvDiscriminator(RangeCheckedConfig, ModelMixin, ConfigMixin):
         return self.logits_and_classes(x)[0]
 
 
-class ConvVAE(RangeCheckedConfig, ModelMixin, ConfigMixin):
+class ConvVAE(VAEMethods, RangeCheckedConfig, ModelMixin, ConfigMixin):
     """Encoder ``(N, 1, 28, 28) -> mean, log_var: (N, latent_dim)`` (:class:`ConvEncoder`);
     decoder ``(N, latent_dim) -> (N, 1, 28, 28)`` Bernoulli means in [0, 1] (:class:`ConvDecoder`).
     Prior N(0, I). Calling the model decodes, so it can stand wherever a decoder is expected."""
@@ -120,21 +120,5 @@ class ConvVAE(RangeCheckedConfig, ModelMixin, ConfigMixin):
         self.encoder = ConvEncoder(channels, 2 * latent_dim)
         self.decoder = ConvDecoder(latent_dim, channels)
 
-    @property
-    def latent_dim(self) -> int:
-        return self.config.latent_dim
-
-    def encode(self, x: torch.Tensor):
-        """Posterior mean and log-variance of the latent, each ``(N, latent_dim)``."""
-        mean, log_var = self.encoder(check_images(x, "ConvVAE.encode")).chunk(2, dim=-1)
-        return mean, log_var.clamp(-12.0, 6.0)
-
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        check_latents(z, self.config.latent_dim, "ConvVAE.decode")
-        return self.decoder(z).view(-1, *IMAGE_SHAPE)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.decode_logits(z))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decode(z)
+    def _stats(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
