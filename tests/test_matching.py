@@ -81,6 +81,9 @@ def test_matching_replaces_the_last_backward_half_step_and_is_validated():
     assert [trainer._half_step_length(i, p) for i in range(2) for p in ("backward", "forward")] == [3, 2, 5, 2]
     state = trainer.train()
     assert state.iteration == 2 and state.backward_steps_done == 8 and state.forward_steps_done == 4
+    sharpened, _ = _trainer(ipf_iterations=2, backward_steps=3, forward_steps=2, matching_steps=5, sharpen_last_steps=2,
+                            sharpen_steps=7, buffer_size=64, batch_size=16)
+    assert [sharpened._half_step_length(i, p) for i in range(2) for p in ("backward", "forward")] == [3, 2, 5, 7]
     with pytest.raises(ConfigError, match="brownian"):
         IPFConfig(reference="ou", matching_steps=10)
     with pytest.raises(ConfigError, match="sharpen_last_steps applies after"):
@@ -89,6 +92,10 @@ def test_matching_replaces_the_last_backward_half_step_and_is_validated():
         IPFConfig(matching_steps=5, sharpen_last_steps=30)
     with pytest.raises(ConfigError, match="matching_weight"):
         IPFConfig(matching_weight=-1.0)
+    with pytest.raises(ConfigError, match="set sharpen_last_steps > 0 too"):
+        IPFConfig(matching_steps=5, sharpen_steps=40)
+    with pytest.raises(ConfigError, match="sharpen_steps must be"):
+        IPFConfig(matching_steps=5, sharpen_last_steps=3, sharpen_steps=-1)
     with pytest.raises(ConfigError, match="sampler"):
         IPFTrainer(Gaussian(dim=2), Gaussian(dim=2).energy_view(), IPFConfig(matching_steps=5), "sampler")
 

@@ -46,7 +46,8 @@ class IPFConfig:
     iteration's backward half-step becomes M steps fitting both kernels to Brownian bridges
     between entropic-OT pairs of start and end states, which keeps the end's mode weights;
     ``sharpen_last_steps = L`` then lets the last forward half-step's energy loss train only the
-    last L transitions, and ``matching_weight`` adds the matching loss to that half-step.
+    last L transitions (for ``sharpen_steps`` steps, if set, instead of ``forward_steps``), and
+    ``matching_weight`` adds the matching loss to that half-step.
     """
 
     num_steps: int = 20
@@ -106,6 +107,8 @@ class IPFConfig:
     # transitions of the forward kernel (0: all); the earlier ones, which choose each path's mode,
     # keep the matched routing while the last ones sharpen towards the density
     sharpen_last_steps: int = 0
+    # with sharpen_last_steps: the length of that last forward half-step (0: forward_steps)
+    sharpen_steps: int = 0
 
     def __post_init__(self):
         self.validate()
@@ -150,6 +153,10 @@ class IPFConfig:
         need(isinstance(self.sharpen_last_steps, int) and 0 <= self.sharpen_last_steps <= self.num_steps,
              f"sharpen_last_steps must be an integer in 0..num_steps ({self.num_steps}), "
              f"got {self.sharpen_last_steps!r}")
+        need(isinstance(self.sharpen_steps, int) and self.sharpen_steps >= 0,
+             f"sharpen_steps must be an integer >= 0, got {self.sharpen_steps!r}")
+        need(not self.sharpen_steps or self.sharpen_last_steps > 0,
+             "sharpen_steps is the length of the sharpening half-step: set sharpen_last_steps > 0 too")
         need(not self.sharpen_last_steps or self.matching_steps > 0,
              "sharpen_last_steps applies after bridge matching: set matching_steps > 0 too")
         need(math.isfinite(self.matching_weight) and self.matching_weight >= 0,

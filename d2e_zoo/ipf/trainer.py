@@ -219,7 +219,8 @@ class IPFTrainer:
     def _half_step_length(self, iteration: int, phase: str) -> int:
         c = self.config
         if phase == "forward":
-            return c.forward_steps
+            sharpening = c.sharpen_steps and self._is_last_iteration(iteration)
+            return c.sharpen_steps if sharpening else c.forward_steps
         if self.method == "sampler":
             return 0
         return c.matching_steps if self._matching_half_step(iteration, phase) else c.backward_steps
