@@ -176,15 +176,25 @@ FOOTWEAR_V2 = ("retrained with mnist-vae-even's schedule (a 256-state buffer, fo
                "class-mix options: " + MATCHING)
 
 
+GAN_Z50_V3 = ("class_entropy_weight 2 (was 1) and 8,000 training steps (was 6,000): fewer in-between images, which "
+              "the 50-d latent had more of than the 10-d one")
+VAE_V3 = "class_entropy_weight 2 (was 1): fewer in-between digits"
+VAE_BRIDGE_V3 = "retrained on version 3 of mnist-vae, with the same recipe"
+Z50_ODD_V3 = "retrained on version 3 of mnist-gan-z50, with the same recipe"
+Z50_EVEN_V3 = ("retrained on version 3 of mnist-gan-z50 with mnist-vae-even's class-mix options (" + MATCHING
+               + "), and the sharpening half-step run for 450 steps (sharpen_steps) instead of 150")
+
+
 MNIST_BRIDGES_V2 = ("mnist-0", "mnist-1", "mnist-2", "mnist-3", "mnist-4", "mnist-5", "mnist-6", "mnist-7",
-                    "mnist-8", "mnist-9", "mnist-3-to-8", "mnist-gan-z50-even", "mnist-gan-z50-odd")
+                    "mnist-8", "mnist-9", "mnist-3-to-8")
 # What each version after the first changed, per model: (version 2's change, version 3's, ...); a model
 # missing here is at version 1.
 HISTORY = {
-    "mnist-gan": (GAN_V2,), "mnist-gan-z50": (GAN_V2,), "mnist-vae": (VAE_V2,),
+    "mnist-gan": (GAN_V2,), "mnist-gan-z50": (GAN_V2, GAN_Z50_V3), "mnist-vae": (VAE_V2, VAE_V3),
     **{name: (BRIDGE_V2,) for name in MNIST_BRIDGES_V2},
     "mnist-even": (BRIDGE_V2, MATCHING), "mnist-odd": (BRIDGE_V2, MATCHING),
-    "mnist-vae-even": (VAE_BRIDGE_V2,), "mnist-vae-odd": (VAE_BRIDGE_V2,),
+    "mnist-vae-even": (VAE_BRIDGE_V2, VAE_BRIDGE_V3), "mnist-vae-odd": (VAE_BRIDGE_V2, VAE_BRIDGE_V3),
+    "mnist-gan-z50-even": (BRIDGE_V2, Z50_EVEN_V3), "mnist-gan-z50-odd": (BRIDGE_V2, Z50_ODD_V3),
     "fashion-footwear": (FOOTWEAR_V2,),
 }
 
