@@ -44,6 +44,7 @@ def test_registry_lists_the_zoo():
 
 def test_the_version_history_names_registered_models_and_numbers_the_changes():
     assert set(HISTORY) <= set(ALL), f"unregistered names in HISTORY: {sorted(set(HISTORY) - set(ALL))}"
+    assert {name: get_entry(name).version for name in HISTORY} == {name: 1 + len(h) for name, h in HISTORY.items()}
     even, judge = get_entry("mnist-even"), get_entry("mnist-judge")
     assert even.version == 1 + len(HISTORY["mnist-even"]) == 3
     assert even.changes.startswith("version 2: ") and "; version 3: " in even.changes
