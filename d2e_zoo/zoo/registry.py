@@ -8,6 +8,7 @@ class names.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
 from dataclasses import dataclass, field
@@ -207,22 +208,27 @@ def _version(name: str) -> dict:
     return {"version": 1 + len(steps), "changes": "; ".join(f"version {v}: {text}" for v, text in enumerate(steps, 2))}
 
 
+def _shipped(entry: ZooEntry) -> ZooEntry:
+    """Register a model shipped with the package, at the version and with the changes :data:`HISTORY` gives it."""
+    return register(dataclasses.replace(entry, **_version(entry.name)))
+
+
 def _register_defaults():
     for name, dim in (("mnist-gan", 10), ("mnist-gan-z50", 50)):
-        register(ZooEntry(name, "generator", f"convolutional GAN generator, {dim}-d latent, prior N(0, I)",
-                          latent_dim=dim, tags=("gan",), **_version(name)))
-    register(ZooEntry("mnist-vae", "generator", "convolutional VAE (decoder = generator, encoder maps images to "
-                      "latents), 10-d latent", latent_dim=10, tags=("vae",), **_version("mnist-vae")))
-    register(ZooEntry("mnist-classifier", "classifier", "MLP digit classifier; its softmax defines the energies"))
-    register(ZooEntry("mnist-judge", "judge", "small CNN digit classifier, used only to evaluate"))
-    register(ZooEntry("fashion-gan", "generator", "convolutional GAN generator, 16-d latent, prior N(0, I)",
+        _shipped(ZooEntry(name, "generator", f"convolutional GAN generator, {dim}-d latent, prior N(0, I)",
+                          latent_dim=dim, tags=("gan",)))
+    _shipped(ZooEntry("mnist-vae", "generator", "convolutional VAE (decoder = generator, encoder maps images to "
+                      "latents), 10-d latent", latent_dim=10, tags=("vae",)))
+    _shipped(ZooEntry("mnist-classifier", "classifier", "MLP digit classifier; its softmax defines the energies"))
+    _shipped(ZooEntry("mnist-judge", "judge", "small CNN digit classifier, used only to evaluate"))
+    _shipped(ZooEntry("fashion-gan", "generator", "convolutional GAN generator, 16-d latent, prior N(0, I)",
                       latent_dim=16, tags=("gan",), domain="fashion"))
-    register(ZooEntry("fashion-vae", "generator", "convolutional VAE-GAN (decoder = generator, encoder maps "
+    _shipped(ZooEntry("fashion-vae", "generator", "convolutional VAE-GAN (decoder = generator, encoder maps "
                       "pictures to latents), 16-d latent, prior N(0, I)", latent_dim=16, tags=("vae",),
                       domain="fashion"))
-    register(ZooEntry("fashion-classifier", "classifier", "MLP clothing classifier; its softmax defines the "
+    _shipped(ZooEntry("fashion-classifier", "classifier", "MLP clothing classifier; its softmax defines the "
                       "fashion energies", domain="fashion"))
-    register(ZooEntry("fashion-judge", "judge", "small CNN clothing classifier, used only to evaluate",
+    _shipped(ZooEntry("fashion-judge", "judge", "small CNN clothing classifier, used only to evaluate",
                       domain="fashion"))
     mnist = get_domain("mnist")
     named = {key: mnist.groups[key] for key in ("even", "odd")}
@@ -233,28 +239,27 @@ def _register_defaults():
         for key in keys:
             classes = targets[key]
             what = f"{key} digits" if key in named else f"digit {key}"
-            register(ZooEntry(f"{prefix}-{key}", "bridge",
+            _shipped(ZooEntry(f"{prefix}-{key}", "bridge",
                               f"data-to-energy bridge: {prior} prior N(0, I) -> {what} ({_digits(classes)})",
                               latent_dim=dim, target_classes=classes, decoder=prior,
-                              classifier="mnist-classifier", tags=("d2e",), **_version(f"{prefix}-{key}")))
-    register(ZooEntry("mnist-3-to-8", "bridge", "energy-to-energy bridge: posterior of digit 3 -> posterior of "
+                              classifier="mnist-classifier", tags=("d2e",)))
+    _shipped(ZooEntry("mnist-3-to-8", "bridge", "energy-to-energy bridge: posterior of digit 3 -> posterior of "
                       "digit 8 (mnist-gan latent)", latent_dim=10, target_classes=(8,), source_classes=(3,),
-                      decoder="mnist-gan", classifier="mnist-classifier", tags=("e2e",),
-                      **_version("mnist-3-to-8")))
+                      decoder="mnist-gan", classifier="mnist-classifier", tags=("e2e",)))
     fashion = get_domain("fashion")
     groups = (("footwear", "sandal, sneaker, ankle boot"), ("tops", "T-shirt/top, pullover, coat, shirt"))
     for prior, singles in (("fashion-gan", True), ("fashion-vae", False)):
         prefix = "fashion" if prior == "fashion-gan" else prior
         for key, items in groups:  # the class groups, then (fashion-gan) each class
             name = f"{prefix}-{key}"
-            register(ZooEntry(name, "bridge", f"data-to-energy bridge: {prior} prior N(0, I) -> {key} ({items})",
+            _shipped(ZooEntry(name, "bridge", f"data-to-energy bridge: {prior} prior N(0, I) -> {key} ({items})",
                               latent_dim=16, target_classes=fashion.groups[key], decoder=prior,
-                              classifier="fashion-classifier", tags=("d2e",), domain="fashion", **_version(name)))
+                              classifier="fashion-classifier", tags=("d2e",), domain="fashion"))
         for c, slug in enumerate(fashion.slugs if singles else ()):
-            register(ZooEntry(f"{prefix}-{slug}", "bridge", f"data-to-energy bridge: {prior} prior N(0, I) -> "
+            _shipped(ZooEntry(f"{prefix}-{slug}", "bridge", f"data-to-energy bridge: {prior} prior N(0, I) -> "
                               f"{fashion.class_names[c]} (class {c})", latent_dim=16, target_classes=(c,),
                               decoder=prior, classifier="fashion-classifier", tags=("d2e",), domain="fashion"))
-    register(ZooEntry("fashion-sneaker-to-ankle-boot", "bridge", "energy-to-energy bridge: posterior of sneaker -> "
+    _shipped(ZooEntry("fashion-sneaker-to-ankle-boot", "bridge", "energy-to-energy bridge: posterior of sneaker -> "
                       "posterior of ankle boot (fashion-gan latent)", latent_dim=16, target_classes=(9,),
                       source_classes=(7,), decoder="fashion-gan", classifier="fashion-classifier", tags=("e2e",),
                       domain="fashion"))
