@@ -122,29 +122,32 @@ def test_two_processes_on_cpu_with_gloo(tiny_classifier, tmp_path):
     assert (tmp_path / "run" / "export" / "diffusion_pytorch_model.safetensors").is_file()
 
 
+TINY_BRIDGE = """
+    name = "mnist-even"
+    kind = "bridge"
+    seed = 0
+    [bridge]
+    decoder = "mnist-gan"
+    classifier = "mnist-classifier"
+    target = "even"
+    temperature = 0.5
+    [ipf]
+    num_steps = 5
+    hidden = 16
+    ipf_iterations = 1
+    backward_steps = 3
+    forward_steps = 3
+    batch_size = 16
+    buffer_size = 32
+    langevin_steps = 2
+    """
+
+
 def test_tiny_bridge_recipe_trains_and_loads(tmp_path, monkeypatch, capsys, caplog):
     """A bridge recipe end to end (a few steps): export loads as a pipeline by path."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
-    recipe = _write(tmp_path / "bridge.toml", """
-        name = "mnist-even"
-        kind = "bridge"
-        seed = 0
-        [bridge]
-        decoder = "mnist-gan"
-        classifier = "mnist-classifier"
-        target = "even"
-        temperature = 0.5
-        [ipf]
-        num_steps = 5
-        hidden = 16
-        ipf_iterations = 1
-        backward_steps = 3
-        forward_steps = 3
-        batch_size = 16
-        buffer_size = 32
-        langevin_steps = 2
-        """)
+    recipe = _write(tmp_path / "bridge.toml", TINY_BRIDGE)
     _train_module().main([str(recipe), "--output_dir", str(tmp_path / "run")])
     export = tmp_path / "run" / "export"
     assert (export / "model_index.json").is_file() and not (export / "decoder").exists()
@@ -155,7 +158,8 @@ def test_tiny_bridge_recipe_trains_and_loads(tmp_path, monkeypatch, capsys, capl
     assert out.trajectory.shape == (6, 3, 10) and pipe.temperature == 0.5
     # resume from its checkpoint: nothing left to do, same export
     _train_module().main([str(recipe), "--output_dir", str(tmp_path / "run"), "--resume_from_checkpoint", "latest"])
-    assert math.isfinite(json.loads((export / "training.json").read_text())["metrics"]["train_seconds"])
+    metrics = json.loads((export / "training.json").read_text())["metrics"]
+    assert math.isfinite(metrics["train_seconds"]) and metrics["schedule_complete"] is True
     # another seed: refused before any training, naming the difference and --force
     with pytest.raises(SystemExit) as exit_info:
         _train_module().main([str(recipe), "--output_dir", str(tmp_path / "run"), "--resume_from_checkpoint",
@@ -251,6 +255,26 @@ def test_bundle_overwrites_an_existing_bundled_model_only_with_force(tiny_classi
     assert sorted(p.name for p in dest.iterdir()) == sorted(p.name for p in (run / "export").iterdir())
     a, b = _weights(dest), _weights(run / "export")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_bridge_stopped_by_its_time_cap_is_exported_but_not_bundled(tmp_path, monkeypatch, capsys):
+    """max_seconds only stops training early; a bridge that did not finish its IPF schedule is
+    marked so in its export and --bundle refuses it (--force bundles it anyway)."""
+    from d2e_zoo.zoo import paths
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(paths, "bundled_dir", lambda: tmp_path / "bundled")
+    recipe = _write(tmp_path / "bridge.toml", TINY_BRIDGE.replace("ipf_iterations = 1", "ipf_iterations = 50"))
+    run, dest = tmp_path / "run", tmp_path / "bundled" / "mnist-even"
+    with pytest.raises(SystemExit) as exit_info:
+        _train_module().main([str(recipe), "--output_dir", str(run), "--max_seconds", "0.5", "--bundle"])
+    assert exit_info.value.code == 2 and "did not finish its IPF schedule" in capsys.readouterr().err
+    metrics = json.loads((run / "export" / "training.json").read_text())["metrics"]
+    assert metrics["schedule_complete"] is False and metrics["ipf_iterations"] < 50
+    assert not dest.exists()
+    _train_module().main([str(recipe), "--output_dir", str(run), "--resume_from_checkpoint", "latest",
+                          "--max_seconds", "0.5", "--bundle", "--force"])
+    assert (dest / "model_index.json").is_file()
 
 
 def test_run_folder_safety(tiny_classifier, tmp_path, capsys, caplog):

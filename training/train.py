@@ -102,6 +102,12 @@ def main(argv=None):
         logger.info("stopped at step %d; resume with --resume_from_checkpoint latest", args.stop_at_step)
     elif accelerator.is_main_process:
         logger.info("exported %s to %s: %s", recipe.name, out / "export", metrics)
+        if args.bundle and metrics.get("schedule_complete", True) is False and not args.force:
+            logger.error("not bundling %s: its time cap (max_seconds) stopped training after %d of %d IPF "
+                         "iterations; resume with --resume_from_checkpoint latest, or bundle it anyway with "
+                         "--force", recipe.name, metrics["ipf_iterations"], recipe.ipf.ipf_iterations)
+            accelerator.end_training()
+            parser.exit(2, f"{parser.prog}: error: {recipe.name} did not finish its IPF schedule; not bundled\n")
         if args.bundle:
             bundle_export(out / "export", bundle_dest, args.force)
     accelerator.end_training()
