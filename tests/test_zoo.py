@@ -18,6 +18,7 @@ from d2e_zoo.endpoints.base import EndpointError
 from d2e_zoo.models.common import ShapeError
 from d2e_zoo.trainers.recipe import load_recipe
 from d2e_zoo.zoo import ZooEntry, ZooLoadError, get_entry, list_models, load
+from d2e_zoo.zoo.cards import model_card
 from d2e_zoo.zoo.paths import bundled_dir
 from d2e_zoo.zoo.registry import HISTORY
 from d2e_zoo.zoo.registry import judge as judge_of
@@ -47,9 +48,11 @@ def test_the_version_history_names_registered_models_and_numbers_the_changes():
     assert {name: get_entry(name).version for name in HISTORY} == {name: 1 + len(h) for name, h in HISTORY.items()}
     even, judge = get_entry("mnist-even"), get_entry("mnist-judge")
     assert even.version == 1 + len(HISTORY["mnist-even"]) == 3
-    assert even.changes.startswith("version 2: ") and "; version 3: " in even.changes
-    assert (judge.version, judge.changes) == (1, "")
-    assert get_entry("mnist-2").changes == HISTORY["mnist-2"][0]  # one change: no version label
+    assert even.history == HISTORY["mnist-even"] and (judge.version, judge.history) == (1, ())
+    even_card, two_card = model_card(even, {}), model_card(get_entry("mnist-2"), {})
+    assert f"version 2: {even.history[0]}; version 3: {even.history[1]}." in even_card
+    assert f"Version 2: {HISTORY['mnist-2'][0]}." in two_card  # one change: no version label
+    assert "Version 1 (the first one shipped)." in model_card(judge, {})
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -88,12 +88,13 @@ def _what_it_is(entry: ZooEntry) -> list[str]:
                   f"decoder (latent to image): `{entry.decoder}` (included here as `decoder/`)",
                   f"classifier: `{entry.classifier}` (included here as `classifier/`)"]
     lines += [f"- {f}" for f in facts]
-    if not entry.changes:
+    if not entry.history:
         changes = " (the first one shipped)."
-    elif entry.changes.startswith("version "):  # several versions since the first: "version 2: ...; version 3: ..."
-        changes = f". What each version changed, {entry.changes}."
+    elif len(entry.history) == 1:
+        changes = f": {entry.history[0]}."
     else:
-        changes = f": {entry.changes}."
+        listed = "; ".join(f"version {v}: {text}" for v, text in enumerate(entry.history, 2))
+        changes = f". What each version changed, {listed}."
     lines += ["", f"Version {entry.version}{changes}"]
     return lines + [""]
 

@@ -62,9 +62,9 @@ class ZooEntry:
         revision: the Hub revision (branch, tag or commit hash) that ``load`` downloads; pin a
             commit hash once the repository exists, so a push to the repository cannot change
             what an installed version of the package loads.
-        version: the model's version (1 for the first one shipped under this name); a name
-            keeps its meaning across versions, the weights and recipe change.
-        changes: what changed in this version (model cards show it); empty for version 1.
+        history: what each version after the first changed, oldest first (model cards show
+            it); empty for a model still at version 1. A name keeps its meaning across
+            versions, the weights and recipe change.
     """
 
     name: str
@@ -80,8 +80,7 @@ class ZooEntry:
     tags: tuple = field(default_factory=tuple)
     revision: str = DEFAULT_REVISION
     domain: str = DEFAULT_DOMAIN
-    version: int = 1
-    changes: str = ""
+    history: tuple = ()
 
     def __post_init__(self):
         try:
@@ -90,6 +89,11 @@ class ZooEntry:
             raise ValueError(f"zoo entry {self.name!r}: {e}") from None
         if self.class_names is None:
             object.__setattr__(self, "class_names", domain.class_names)
+
+    @property
+    def version(self) -> int:
+        """The model's version: 1 for the first one shipped under this name, one more per change in ``history``."""
+        return 1 + len(self.history)
 
     @property
     def hub_repo(self) -> str:
@@ -200,17 +204,9 @@ HISTORY = {
 }
 
 
-def _version(name: str) -> dict:
-    """``ZooEntry`` keywords ``version`` and ``changes`` of ``name`` from :data:`HISTORY`."""
-    steps = HISTORY.get(name, ())
-    if len(steps) <= 1:
-        return {"version": 1 + len(steps), "changes": steps[0] if steps else ""}
-    return {"version": 1 + len(steps), "changes": "; ".join(f"version {v}: {text}" for v, text in enumerate(steps, 2))}
-
-
 def _shipped(entry: ZooEntry) -> ZooEntry:
-    """Register a model shipped with the package, at the version and with the changes :data:`HISTORY` gives it."""
-    return register(dataclasses.replace(entry, **_version(entry.name)))
+    """Register a model shipped with the package, with the version history :data:`HISTORY` gives it."""
+    return register(dataclasses.replace(entry, history=HISTORY.get(entry.name, ())))
 
 
 def _register_defaults():
