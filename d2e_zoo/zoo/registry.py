@@ -192,6 +192,13 @@ Z50_EVEN_V3 = ("retrained on version 3 of mnist-gan-z50 with mnist-vae-even's cl
 
 MNIST_BRIDGES_V2 = ("mnist-0", "mnist-1", "mnist-2", "mnist-3", "mnist-4", "mnist-5", "mnist-6", "mnist-7",
                     "mnist-8", "mnist-9", "mnist-3-to-8")
+FASHION_GAN_V2 = ("the discriminator also learns the real images' classes, and the generator is asked for items of one "
+                  "clear class each (class_entropy_weight 2) in balanced proportions (class_balance_weight 4): version "
+                  "1's judge confidence was 0.89 of the real images'")
+FASHION_BRIDGE_V2 = "retrained on version 2 of fashion-gan, with the same recipe"
+SNEAKER_TO_ANKLE_BOOT_V2 = ("retrained on version 2 of fashion-gan, with 8 IPF iterations (was 16, of which version "
+                            "1's time cap let 8 finish), so the whole schedule fits the time budget")
+FASHION_GAN_BRIDGES = ("fashion-tops", *(f"fashion-{slug}" for slug in get_domain("fashion").slugs))
 # What each version after the first changed, per model: (version 2's change, version 3's, ...); a model
 # missing here is at version 1.
 HISTORY = {
@@ -200,7 +207,8 @@ HISTORY = {
     "mnist-even": (BRIDGE_V2, MATCHING), "mnist-odd": (BRIDGE_V2, MATCHING),
     "mnist-vae-even": (VAE_BRIDGE_V2, VAE_BRIDGE_V3), "mnist-vae-odd": (VAE_BRIDGE_V2, VAE_BRIDGE_V3),
     "mnist-gan-z50-even": (BRIDGE_V2, Z50_EVEN_V3), "mnist-gan-z50-odd": (BRIDGE_V2, Z50_ODD_V3),
-    "fashion-footwear": (FOOTWEAR_V2,),
+    "fashion-gan": (FASHION_GAN_V2,), **{name: (FASHION_BRIDGE_V2,) for name in FASHION_GAN_BRIDGES},
+    "fashion-footwear": (FOOTWEAR_V2, FASHION_BRIDGE_V2), "fashion-sneaker-to-ankle-boot": (SNEAKER_TO_ANKLE_BOOT_V2,),
 }
 
 
