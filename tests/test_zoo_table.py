@@ -9,6 +9,7 @@ import re
 import pytest
 
 import d2e_zoo
+from d2e_zoo.benchmarks import zoo_table
 from d2e_zoo.benchmarks.zoo_table import END, START, main, markdown_table, markers, replace_marked_block
 from doc_blocks import ROOT
 
@@ -94,3 +95,15 @@ def test_num_samples_is_the_bridges_and_generators_keep_their_10000(monkeypatch,
     assert main(["--names", "mnist-gan", "mnist-3", "--num-samples", "7"]) == 0
     assert calls == {"mnist-gan": None, "mnist-3": 7}  # None: evaluate's own 10,000 for a generator
     assert "| `mnist-3` |" in capsys.readouterr().out
+
+
+def test_the_training_cell_says_when_a_time_cap_cut_the_ipf_schedule(monkeypatch):
+    infos = {"done": {"recipe": {"ipf": {"ipf_iterations": 16}}, "metrics": {"train_seconds": 310.4,
+                                                                             "ipf_iterations": 16}},
+             "cut": {"recipe": {"ipf": {"ipf_iterations": 16}}, "metrics": {"train_seconds": 540.2,
+                                                                            "ipf_iterations": 14}},
+             "unrecorded": {}}
+    monkeypatch.setattr(zoo_table, "read_training_info", infos.get)
+    assert zoo_table._training_cell("done") == "310 s"
+    assert zoo_table._training_cell("cut") == "540 s (time cap: 14 of 16 IPF iterations)"
+    assert zoo_table._training_cell("unrecorded") == "n/a"

@@ -34,14 +34,25 @@ from ..domains import DEFAULT_DOMAIN, DOMAINS
 START, END = "<!-- zoo-table:start -->", "<!-- zoo-table:end -->"
 
 
+def _training_cell(name: str) -> str:
+    """A bridge's recorded training time, and how far its time cap let the IPF schedule get
+    when it stopped it early (``"540 s (time cap: 14 of 16 IPF iterations)"``)."""
+    info = read_training_info(name)
+    seconds = info.get("metrics", {}).get("train_seconds")
+    if seconds is None:
+        return "n/a"
+    done, planned = info["metrics"].get("ipf_iterations"), info.get("recipe", {}).get("ipf", {}).get("ipf_iterations")
+    stopped = done is not None and planned is not None and done < planned
+    return f"{seconds:.0f} s" + (f" (time cap: {done} of {planned} IPF iterations)" if stopped else "")
+
+
 def _row(name: str, m: dict) -> str:
     e = get_entry(name)
     if e.kind == "bridge":
-        train_s = read_training_info(name).get("metrics", {}).get("train_seconds")
         cells = [f"{m['judge_precision']:.3f} / {m['judge_precision_exact']:.3f}", f"{m['tv_class_mix']:.3f}",
                  f"{m['transport_cost']:.2f} / {m['transport_cost_rejection']:.2f}",
                  f"{m['elbo']:.2f} ≤ {m['log_z']:.2f} ≤ {m['eubo']:.2f}", f"{1000 * m['seconds_per_1000']:.0f} ms",
-                 f"{train_s:.0f} s" if train_s is not None else "n/a"]
+                 _training_cell(name)]
         what = f"T={m['temperature']:g}"
     elif e.kind == "generator":
         frechet = f"judge-feature FD {m['judge_frechet']:.1f}" if "judge_frechet" in m else ""
