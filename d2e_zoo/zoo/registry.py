@@ -196,7 +196,7 @@ FASHION_GAN_V2 = ("the discriminator also learns the real images' classes, and t
                   "clear class each (class_entropy_weight 2) in balanced proportions (class_balance_weight 4): version "
                   "1's judge confidence was 0.89 of the real images'")
 FASHION_BRIDGE_V2 = "retrained on version 2 of fashion-gan, with the same recipe"
-SNEAKER_TO_ANKLE_BOOT_V2 = ("retrained on version 2 of fashion-gan, with 8 IPF iterations (was 16, of which version "
+SNEAKER_TO_ANKLE_BOOT_V2 = ("retrained on version 2 of fashion-gan, with 7 IPF iterations (was 16, of which version "
                             "1's time cap let 8 finish), so the whole schedule fits the time budget")
 FASHION_GAN_BRIDGES = ("fashion-tops", *(f"fashion-{slug}" for slug in get_domain("fashion").slugs))
 # What each version after the first changed, per model: (version 2's change, version 3's, ...); a model
