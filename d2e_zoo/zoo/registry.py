@@ -201,7 +201,9 @@ SNEAKER_TO_ANKLE_BOOT_V2 = ("retrained on version 2 of fashion-gan, with 7 IPF i
 FASHION_VAE_V2 = ("class_entropy_weight 2 (was 1) and class_balance_weight 6 (was 4): version 1's judge confidence "
                   "was 0.965 of the real images' and pullovers were 13.4% of its items")
 FASHION_VAE_BRIDGE_V2 = "retrained on version 2 of fashion-vae, with the same recipe"
-FASHION_GAN_BRIDGES = ("fashion-tops", *(f"fashion-{slug}" for slug in get_domain("fashion").slugs))
+FASHION_TOPS_V2 = ("retrained on version 2 of fashion-gan with fashion-footwear's recipe: mnist-vae-even's schedule "
+                   "and class-mix options: " + MATCHING)
+FASHION_GAN_BRIDGES = tuple(f"fashion-{slug}" for slug in get_domain("fashion").slugs)
 # What each version after the first changed, per model: (version 2's change, version 3's, ...); a model
 # missing here is at version 1.
 HISTORY = {
@@ -212,8 +214,8 @@ HISTORY = {
     "mnist-gan-z50-even": (BRIDGE_V2, Z50_EVEN_V3), "mnist-gan-z50-odd": (BRIDGE_V2, Z50_ODD_V3),
     "fashion-gan": (FASHION_GAN_V2,), **{name: (FASHION_BRIDGE_V2,) for name in FASHION_GAN_BRIDGES},
     "fashion-footwear": (FOOTWEAR_V2, FASHION_BRIDGE_V2), "fashion-sneaker-to-ankle-boot": (SNEAKER_TO_ANKLE_BOOT_V2,),
-    "fashion-vae": (FASHION_VAE_V2,), "fashion-vae-footwear": (FASHION_VAE_BRIDGE_V2,),
-    "fashion-vae-tops": (FASHION_VAE_BRIDGE_V2,),
+    "fashion-tops": (FASHION_TOPS_V2,), "fashion-vae": (FASHION_VAE_V2,),
+    "fashion-vae-footwear": (FASHION_VAE_BRIDGE_V2,), "fashion-vae-tops": (FASHION_VAE_BRIDGE_V2,),
 }
 
 
