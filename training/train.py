@@ -103,9 +103,10 @@ def main(argv=None):
     elif accelerator.is_main_process:
         logger.info("exported %s to %s: %s", recipe.name, out / "export", metrics)
         if args.bundle and metrics.get("schedule_complete", True) is False and not args.force:
-            logger.error("not bundling %s: its time cap (max_seconds) stopped training after %d of %d IPF "
-                         "iterations; resume with --resume_from_checkpoint latest, or bundle it anyway with "
-                         "--force", recipe.name, metrics["ipf_iterations"], recipe.ipf.ipf_iterations)
+            logger.error("not bundling %s: its time cap (max_seconds, counted across resumes) stopped training "
+                         "after %d of %d IPF iterations; resume with --resume_from_checkpoint latest and a larger "
+                         "--max_seconds, or bundle it anyway with --force", recipe.name, metrics["ipf_iterations"],
+                         recipe.ipf.ipf_iterations)
             accelerator.end_training()
             parser.exit(2, f"{parser.prog}: error: {recipe.name} did not finish its IPF schedule; not bundled\n")
         if args.bundle:
