@@ -34,6 +34,7 @@ from d2e_zoo.run_folder import RunFolderError
 from d2e_zoo.trainers.recipe import RecipeError, available_recipes, load_recipe
 from d2e_zoo.trainers.run import bundle_export, check_bundle_target, run_recipe
 from d2e_zoo.zoo import paths
+from d2e_zoo.zoo.loading import read_training_info, schedule_shortfall
 
 logger = logging.getLogger("d2e_zoo.train")
 
@@ -102,11 +103,11 @@ def main(argv=None):
         logger.info("stopped at step %d; resume with --resume_from_checkpoint latest", args.stop_at_step)
     elif accelerator.is_main_process:
         logger.info("exported %s to %s: %s", recipe.name, out / "export", metrics)
-        if args.bundle and metrics.get("schedule_complete", True) is False and not args.force:
+        cut = schedule_shortfall(read_training_info(out / "export"))
+        if args.bundle and cut and not args.force:
             logger.error("not bundling %s: its time cap (max_seconds, counted across resumes) stopped training "
                          "after %d of %d IPF iterations; resume with --resume_from_checkpoint latest and a larger "
-                         "--max_seconds, or bundle it anyway with --force", recipe.name, metrics["ipf_iterations"],
-                         recipe.ipf.ipf_iterations)
+                         "--max_seconds, or bundle it anyway with --force", recipe.name, *cut)
             accelerator.end_training()
             parser.exit(2, f"{parser.prog}: error: {recipe.name} did not finish its IPF schedule; not bundled\n")
         if args.bundle:

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from ..evaluate import evaluate
 from ..zoo import get_entry, list_models
-from ..zoo.loading import read_training_info
+from ..zoo.loading import read_training_info, schedule_shortfall
 from ..argtypes import HelpFormatter, output_file, positive_int, zoo_name
 from ..domains import DEFAULT_DOMAIN, DOMAINS
 
@@ -41,9 +41,8 @@ def _training_cell(name: str) -> str:
     seconds = info.get("metrics", {}).get("train_seconds")
     if seconds is None:
         return "n/a"
-    done, planned = info["metrics"].get("ipf_iterations"), info.get("recipe", {}).get("ipf", {}).get("ipf_iterations")
-    stopped = done is not None and planned is not None and done < planned
-    return f"{seconds:.0f} s" + (f" (time cap: {done} of {planned} IPF iterations)" if stopped else "")
+    cut = schedule_shortfall(info)
+    return f"{seconds:.0f} s" + (" (time cap: {} of {} IPF iterations)".format(*cut) if cut else "")
 
 
 def _row(name: str, m: dict) -> str:

@@ -130,8 +130,7 @@ def run_bridge_recipe(recipe: Recipe | dict, accelerator, run_dir: Path, resume=
     trainer.train(max_seconds=b.max_seconds, checkpoint_dir=str(ckpt) if main else None,
                   progress=main, callback=log)
     accelerator.wait_for_everyone()
-    metrics = {"train_seconds": trainer.state.seconds, "ipf_iterations": trainer.state.iteration,
-               "schedule_complete": trainer.state.iteration >= config.ipf_iterations}
+    metrics = {"train_seconds": trainer.state.seconds, "ipf_iterations": trainer.state.iteration}
     if main:
         out = run_dir / "export"
         shutil.rmtree(out, ignore_errors=True)

@@ -164,6 +164,14 @@ def read_training_info(name_or_folder) -> dict:
     return json.loads(f.read_text()) if f.is_file() else {}
 
 
+def schedule_shortfall(info: dict) -> Optional[tuple[int, int]]:
+    """``(done, planned)`` IPF iterations when a bridge's time cap (``max_seconds``) stopped it
+    before its schedule ended, else None; ``info`` is a ``training.json`` (read_training_info)."""
+    done = info.get("metrics", {}).get("ipf_iterations")
+    planned = info.get("recipe", {}).get("ipf", {}).get("ipf_iterations")
+    return (done, planned) if done is not None and planned is not None and done < planned else None
+
+
 def _component_class(folder: Path):
     """The model class named by ``folder/config.json`` and the config, its values range-checked."""
     import d2e_zoo.models as models
