@@ -30,6 +30,7 @@ _LAZY = {
     "D2EBridgePipeline": "d2e_zoo.pipelines", "BridgeScheduler": "d2e_zoo.pipelines",
     "BridgePipelineOutput": "d2e_zoo.pipelines",
     "MLPGenerator": "d2e_zoo.models", "MLPVAE": "d2e_zoo.models", "MLPClassifier": "d2e_zoo.models",
+    "ConvClassifier": "d2e_zoo.models",
     "CNNJudge": "d2e_zoo.models", "BridgeDriftModel": "d2e_zoo.models", "MLPDiscriminator": "d2e_zoo.models",
     "ConvGenerator": "d2e_zoo.models", "ConvVAE": "d2e_zoo.models", "ConvDiscriminator": "d2e_zoo.models",
     "ClassifierPosterior": "d2e_zoo.energies", "ExpressionPosterior": "d2e_zoo.energies",

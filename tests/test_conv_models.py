@@ -1,5 +1,5 @@
-"""Convolutional generators (GAN, VAE), their recipes, random-shift augmentation and the
-judge-feature Frechet distance."""
+"""Convolutional generators (GAN, VAE) and energy classifier, their recipes, random-shift
+augmentation and the judge-feature Frechet distance."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from d2e_zoo.metrics.frechet import frechet_distance
-from d2e_zoo.models import ConvDiscriminator, ConvGenerator, ConvVAE
+from d2e_zoo.models import CNNJudge, ConvClassifier, ConvDiscriminator, ConvGenerator, ConvVAE
 from d2e_zoo.models.common import ConfigRangeError, ShapeError
 from d2e_zoo.trainers.loop import random_shift
 from d2e_zoo.trainers.recipe import Recipe, RecipeError, step_constructors
@@ -29,6 +29,29 @@ def test_conv_generator_and_vae_shapes_ranges_and_round_trip(tmp_path):
         g(torch.randn(3, 6))
 
 
+def test_conv_classifier_is_smooth_shape_checked_and_not_the_judges_architecture(tmp_path):
+    """Logits (N, 10); the energy -log p(C | x) has a finite, nonzero gradient everywhere (SiLU,
+    no max-pooling); a save/load round trip is exact; no layer type of the judge's is reused."""
+    torch.manual_seed(0)
+    clf = ConvClassifier(channels=(8, 16, 32)).eval()
+    x = torch.rand(4, 1, 28, 28, requires_grad=True)
+    logits = clf(x)
+    assert logits.shape == (4, 10)
+    energy = -logits.log_softmax(-1)[:, [0, 2, 4, 6, 8]].logsumexp(-1).sum()
+    (grad,) = torch.autograd.grad(energy, x)
+    assert torch.isfinite(grad).all() and (grad.abs().sum((1, 2, 3)) > 0).all()
+    clf.save_pretrained(tmp_path / "c")
+    assert torch.equal(ConvClassifier.from_pretrained(tmp_path / "c")(x), logits)
+    judge_layers = {type(m) for m in CNNJudge().modules()} - {torch.nn.Sequential, torch.nn.Dropout, torch.nn.Flatten,
+                                                             torch.nn.Linear, torch.nn.Conv2d, CNNJudge}
+    assert judge_layers and not judge_layers & {type(m) for m in clf.modules()}  # no ReLU, no max-pooling
+    assert torch.equal(clf(x.detach().reshape(4, 784)), logits.detach())  # flat images read the same
+    with pytest.raises(ShapeError, match=r"ConvClassifier: images must have shape \(N, 1, 28, 28\)"):
+        clf(torch.rand(4, 2, 28, 28))
+    with pytest.raises(ConfigRangeError, match="a list of 1 to 4 values"):
+        ConvClassifier(channels=(8,) * 5)
+
+
 def test_conv_config_is_range_checked():
     with pytest.raises(ConfigRangeError, match="channels.*multiple of 8"):
         ConvGenerator(channels=12)
@@ -43,8 +66,12 @@ def test_recipes_pick_the_architecture():
     assert Recipe.from_dict(r.to_dict()) == r
     with pytest.raises(RecipeError, match="unknown architecture 'resnet'.*valid: mlp, conv"):
         Recipe.from_dict({**base, "architecture": "resnet"})
-    with pytest.raises(RecipeError, match="unknown architecture 'conv' for kind 'classifier'; valid: mlp"):
-        Recipe.from_dict({"name": "c", "kind": "classifier", "architecture": "conv"})
+    classifier = Recipe.from_dict({"name": "c", "kind": "classifier", "architecture": "conv",
+                                   "model": {"channels": [8, 16]}})
+    assert step_constructors("classifier", "conv")["model"] is ConvClassifier
+    assert classifier.model == {"channels": [8, 16]}
+    with pytest.raises(RecipeError, match="unknown architecture 'conv' for kind 'judge'; valid: mlp"):
+        Recipe.from_dict({"name": "j", "kind": "judge", "architecture": "conv"})
     # an MLP recipe (and records written before the key existed) read as "mlp"
     assert Recipe.from_dict({"name": "g", "kind": "gan"}).architecture == "mlp"
 

@@ -7,15 +7,16 @@ has ``save_pretrained`` / ``from_pretrained`` with safetensors weights and a JSO
 * :class:`ConvGenerator`, :class:`ConvDiscriminator`, :class:`ConvVAE` - the convolutional
   versions (the zoo's generators since version 2).
 * :class:`MLPClassifier` - image -> 10 logits; defines the classifier energies.
+* :class:`ConvClassifier` - a strided CNN, image -> 10 logits; an energy classifier too.
 * :class:`CNNJudge` - a small CNN, image -> 10 logits; used only to evaluate.
 * :class:`BridgeDriftModel` - the forward kernel of a trained bridge (drift and log-variance).
 """
 
 from .bridge import BridgeDriftModel
-from .classifier import CNNJudge, MLPClassifier
+from .classifier import CNNJudge, ConvClassifier, MLPClassifier
 from .conv import ConvDiscriminator, ConvGenerator, ConvVAE
 from .generator import MLPDiscriminator, MLPGenerator
 from .vae import MLPVAE
 
-__all__ = ["BridgeDriftModel", "CNNJudge", "ConvDiscriminator", "ConvGenerator", "ConvVAE", "MLPClassifier",
-           "MLPDiscriminator", "MLPGenerator", "MLPVAE"]
+__all__ = ["BridgeDriftModel", "CNNJudge", "ConvClassifier", "ConvDiscriminator", "ConvGenerator", "ConvVAE",
+           "MLPClassifier", "MLPDiscriminator", "MLPGenerator", "MLPVAE"]

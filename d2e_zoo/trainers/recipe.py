@@ -56,7 +56,7 @@ SECTIONS_OF_KIND = {"classifier": ("model", "train"), "judge": ("model", "train"
 SECTIONS = ("model", "discriminator", "train", "bridge", "ipf")
 TOP_LEVEL_KEYS = ("name", "kind", "seed", "data_source", "architecture", "recipe_file")
 #: the network families of the generator kinds (``architecture``); other kinds have one
-ARCHITECTURES = {"gan": ("mlp", "conv"), "vae": ("mlp", "conv")}
+ARCHITECTURES = {"gan": ("mlp", "conv"), "vae": ("mlp", "conv"), "classifier": ("mlp", "conv")}
 DEFAULT_ARCHITECTURE = "mlp"  # what records written before ``architecture`` existed used
 RECIPES_ENV = "D2E_ZOO_RECIPES"
 PACKAGE_RECIPES = "recipes"  # d2e_zoo/recipes: the recipes shipped as package data
@@ -226,14 +226,15 @@ class BridgeSpec:
 def step_constructors(kind: str, architecture: str = DEFAULT_ARCHITECTURE) -> dict:
     """The classes the sections of a step kind are keyword arguments of:
     ``{"model": model class, "train": task class}`` (and ``"discriminator"`` for a GAN and a conv VAE);
-    ``architecture`` picks the network family of a gan or vae (:data:`ARCHITECTURES`)."""
-    from ..models import (CNNJudge, ConvDiscriminator, ConvGenerator, ConvVAE, MLPClassifier, MLPDiscriminator,
-                          MLPGenerator, MLPVAE)
+    ``architecture`` picks the network family of a gan, vae or classifier (:data:`ARCHITECTURES`)."""
+    from ..models import (CNNJudge, ConvClassifier, ConvDiscriminator, ConvGenerator, ConvVAE, MLPClassifier,
+                          MLPDiscriminator, MLPGenerator, MLPVAE)
     from .gan import GANTask
     from .supervised import ClassifierTask
     from .vae import VAETask
 
     table = {("classifier", "mlp"): {"model": MLPClassifier, "train": ClassifierTask},
+             ("classifier", "conv"): {"model": ConvClassifier, "train": ClassifierTask},
              ("judge", "mlp"): {"model": CNNJudge, "train": ClassifierTask},
              ("gan", "mlp"): {"model": MLPGenerator, "discriminator": MLPDiscriminator, "train": GANTask},
              ("gan", "conv"): {"model": ConvGenerator, "discriminator": ConvDiscriminator, "train": GANTask},
@@ -302,7 +303,7 @@ class Recipe:
         kind: one of :data:`RECIPE_KINDS`.
         seed: the run's seed (also the IPF seed of a bridge).
         data_source: the MNIST source of step kinds (see :mod:`d2e_zoo.data.mnist`).
-        architecture: the network family of a gan or vae (:data:`ARCHITECTURES`).
+        architecture: the network family of a gan, vae or classifier (:data:`ARCHITECTURES`).
         model, discriminator: keyword arguments of the model (and discriminator, for a GAN or a conv VAE) class.
         train: step kinds: :class:`TrainSpec` (None for a bridge).
         bridge, ipf: bridges: :class:`BridgeSpec` and :class:`~d2e_zoo.ipf.IPFConfig` (None otherwise).

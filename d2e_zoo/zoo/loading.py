@@ -44,8 +44,8 @@ from .registry import SHARED_COMPONENTS, ZooEntry, get_entry
 logger = logging.getLogger(__name__)
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
-COMPONENT_CLASSES = ("MLPGenerator", "MLPVAE", "ConvGenerator", "ConvVAE", "MLPClassifier", "CNNJudge",
-                     "BridgeDriftModel")
+COMPONENT_CLASSES = ("MLPGenerator", "MLPVAE", "ConvGenerator", "ConvVAE", "MLPClassifier", "ConvClassifier",
+                     "CNNJudge", "BridgeDriftModel")
 MAX_PARAMETERS = 100_000_000  # about 400 MB of float32: far above any zoo model (the largest has ~1.5 M)
 #: Component names of older snapshots -> today's (``generator`` meant the latent-to-image network;
 #: it now means only a ``torch.Generator``, as in diffusers).
