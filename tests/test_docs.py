@@ -147,3 +147,15 @@ def test_documents_name_no_issue_or_machine():
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         offenders += [f"{doc.name}: {m.group(0)!r}" for m in pattern.finditer(doc.read_text(encoding="utf-8"))]
     assert not offenders, offenders
+
+
+def test_model_counts_in_the_docs_match_the_registry():
+    """The README and the zoo page state how many models ship; a new model must update them."""
+    import d2e_zoo
+
+    total, fashion = len(d2e_zoo.list_models()), len(d2e_zoo.list_models(domain="fashion"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    zoo = (ROOT / "docs" / "zoo.md").read_text(encoding="utf-8")
+    assert f"All {total} models" in readme
+    assert f"the {fashion} Fashion-MNIST models; no filter: all {total}" in zoo
+    assert f"({len(d2e_zoo.list_models(domain='mnist'))} on MNIST digits, {fashion} on Fashion-MNIST" in zoo
