@@ -213,7 +213,8 @@ ON_CLASSIFIER_V2_600S = ("retrained on the energy of version 2 of mnist-classifi
 ODD_V4 = ("retrained on the energy of version 2 of mnist-classifier (a CNN), with a sharpening half-step twice as "
           "long (sharpen_steps 300, was 150): more of the mass between digits ends on odd ones")
 THREE_TO_EIGHT_V3 = ("retrained on the energy of version 2 of mnist-classifier (a CNN), with 10 IPF iterations (was "
-                     "16), so the whole schedule fits the time cap")
+                     "16), so the whole schedule fits the time cap, and a reference process of variance 0.3 (was 0.5), "
+                     "which keeps each translation closer to its source")
 # What each version after the first changed, per model: (version 2's change, version 3's, ...); a model
 # missing here is at version 1.
 HISTORY = {
