@@ -267,5 +267,5 @@ def test_a_staged_bridge_card_shows_a_contact_sheet_of_the_real_pipeline(no_netw
     with Image.open(folder / "contact_sheet.png") as sheet:
         assert sheet.size == (16 * 30 * 2, 4 * 30 * 2) and len(set(sheet.getdata())) > 10
     assert "![mnist-5: 32 pairs, each a source image and its translation](contact_sheet.png)" in card
-    assert "Version 2: retrained on the version-2 convolutional generator" in card
+    assert "Version 3. What each version changed, version 2: retrained on the version-2 convolutional generator" in card
     assert "python -m d2e_zoo.evaluate mnist-5 --save-grid contact_sheet.png" in card

@@ -47,11 +47,12 @@ def test_the_version_history_names_registered_models_and_numbers_the_changes():
     assert set(HISTORY) <= set(ALL), f"unregistered names in HISTORY: {sorted(set(HISTORY) - set(ALL))}"
     assert {name: get_entry(name).version for name in HISTORY} == {name: 1 + len(h) for name, h in HISTORY.items()}
     even, judge = get_entry("mnist-even"), get_entry("mnist-judge")
-    assert even.version == 1 + len(HISTORY["mnist-even"]) == 3
+    assert even.version == 1 + len(HISTORY["mnist-even"]) == 4
     assert even.history == HISTORY["mnist-even"] and (judge.version, judge.history) == (1, ())
-    even_card, two_card = model_card(even, {}), model_card(get_entry("mnist-2"), {})
-    assert f"version 2: {even.history[0]}; version 3: {even.history[1]}." in even_card
-    assert f"Version 2: {HISTORY['mnist-2'][0]}." in two_card  # one change: no version label
+    even_card, classifier_card = model_card(even, {}), model_card(get_entry("mnist-classifier"), {})
+    assert (f"Version 4. What each version changed, version 2: {even.history[0]}; version 3: {even.history[1]}; "
+            f"version 4: {even.history[2]}.") in even_card
+    assert f"Version 2: {HISTORY['mnist-classifier'][0]}." in classifier_card  # one change: no version label
     assert "Version 1 (the first one shipped)." in model_card(judge, {})
 
 
