@@ -32,8 +32,8 @@ logger = logging.getLogger(__name__)
 # a shorter schedule; and without the class-mix extras of some zoo recipes (global moves cost a
 # decoder pass each, and bridge matching only runs in the last IPF iteration, which a live
 # bridge's time budget may never reach: docs/method.md section 4.5). The first buffer fill runs
-# before the time budget is first checked, so it is kept short: 20 extra MALA steps (the zoo
-# recipes' 50 cost about 25 s on one thread with a CNN energy classifier).
+# before the time budget is first checked, so it is kept short: 20 extra MALA steps (with the zoo
+# recipes' 50 and the CNN energy classifier, a live bridge given 4 s took 38 s in CI).
 LIVE_SCHEDULE = {"ipf_iterations": 8, "backward_steps": 40, "forward_steps": 100, "langevin_global_every": 0,
                  "buffer_refresh_every": 0, "matching_steps": 0, "matching_weight": 0.0, "sharpen_last_steps": 0,
                  "langevin_init_steps": 20}
