@@ -244,7 +244,8 @@ def _register_defaults():
                           latent_dim=dim, tags=("gan",)))
     _shipped(ZooEntry("mnist-vae", "generator", "convolutional VAE (decoder = generator, encoder maps images to "
                       "latents), 10-d latent", latent_dim=10, tags=("vae",)))
-    _shipped(ZooEntry("mnist-classifier", "classifier", "strided-CNN digit classifier; its softmax defines the energies"))
+    _shipped(ZooEntry("mnist-classifier", "classifier",
+                      "strided-CNN digit classifier; its softmax defines the energies"))
     _shipped(ZooEntry("mnist-judge", "judge", "small CNN digit classifier, used only to evaluate"))
     _shipped(ZooEntry("fashion-gan", "generator", "convolutional GAN generator, 16-d latent, prior N(0, I)",
                       latent_dim=16, tags=("gan",), domain="fashion"))
