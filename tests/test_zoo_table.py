@@ -10,7 +10,8 @@ import pytest
 
 import d2e_zoo
 from d2e_zoo.benchmarks import zoo_table
-from d2e_zoo.benchmarks.zoo_table import END, START, main, markdown_table, markers, replace_marked_block
+from d2e_zoo.benchmarks.zoo_table import (END, START, main, markdown_table, markers, replace_marked_block,
+                                          replace_rows)
 from doc_blocks import ROOT
 
 BRIDGE = {"kind": "bridge", "judge_precision": 0.9461, "judge_precision_exact": 0.917, "tv_class_mix": 0.1734,
@@ -49,6 +50,20 @@ def test_from_json_update_rewrites_the_block(tmp_path, capsys):
     assert rows in written and rows in capsys.readouterr().out
     assert "| 0.946 / 0.917 | 0.173 | 6.05 / 19.96 | -1.88 ≤ -0.77 ≤ 0.47 | 77 ms |" in rows
     assert "| classes 0.079-0.116 | confidence 0.936 |" in rows
+
+
+def test_update_with_names_replaces_only_those_rows(tmp_path):
+    metrics = tmp_path / "zoo.json"
+    metrics.write_text(json.dumps({"mnist-even": BRIDGE}))
+    doc = tmp_path / "zoo.md"
+    doc.write_text(f"intro\n{START}\n| header |\n| `mnist-gan` | kept |\n| `mnist-even` | old |\n{END}\nafter\n")
+    assert main(["--from-json", str(metrics), "--names", "mnist-even", "--update", str(doc)]) == 0
+    new_row = markdown_table({"mnist-even": BRIDGE}, ["mnist-even"]).split("\n")[-1]
+    assert doc.read_text() == f"intro\n{START}\n| header |\n| `mnist-gan` | kept |\n{new_row}\n{END}\nafter\n"
+    with pytest.raises(ValueError, match="0 rows for 'mnist-odd'"):
+        replace_rows(doc.read_text(), {"mnist-odd": "| `mnist-odd` | x |"})
+    with pytest.raises(ValueError, match="expected one"):
+        replace_rows("no markers", {"mnist-even": "x"})
 
 
 def test_bad_inputs_are_refused(tmp_path, capsys):

@@ -6,7 +6,8 @@
 ``--update FILE`` rewrites the table between the lines ``<!-- zoo-table:start -->`` and
 ``<!-- zoo-table:end -->`` of FILE (the MNIST models; each other domain has its own block,
 ``<!-- zoo-table-fashion:start -->`` ...), so the documented tables are always the command's
-output. ``--domain NAME`` evaluates (or reads) one domain's models only.
+output. With ``--names`` it replaces only those models' rows and keeps the others (one
+retrained model does not need the whole zoo evaluated again). ``--domain NAME`` evaluates (or reads) one domain's models only.
 
 Bridges: judge precision (bridge / exact posterior), total-variation distance of the class
 mix to the exact posterior, transport cost (bridge / rejection sampling), ELBO <= log Z <=
@@ -90,6 +91,24 @@ def replace_marked_block(text: str, table: str, domain: str = DEFAULT_DOMAIN) ->
     return f"{head}{start}\n{table}\n{end}{rest.split(end, 1)[1]}"
 
 
+def replace_rows(text: str, rows: dict, domain: str = DEFAULT_DOMAIN) -> str:
+    """``text`` with the rows of ``domain``'s block that name a model of ``rows`` (``{name: row}``)
+    replaced by the new rows; every other line stays. A model without a row in the block is a
+    ``ValueError`` (a new model's place in the table is the full table's to decide)."""
+    start, end = markers(domain)
+    replace_marked_block(text, "", domain)  # the same checks of the markers
+    head, rest = text.split(start, 1)
+    block, tail = rest.split(end, 1)
+    lines = block.split("\n")
+    for name, row in rows.items():
+        hits = [i for i, line in enumerate(lines) if line.startswith(f"| `{name}` |")]
+        if len(hits) != 1:
+            raise ValueError(f"the {domain} table has {len(hits)} rows for {name!r}, expected one; "
+                             "rewrite the whole table (no --names)")
+        lines[hits[0]] = row
+    return f"{head}{start}" + "\n".join(lines) + f"{end}{tail}"
+
+
 def _existing_markdown(path: str) -> Path:
     if not Path(path).is_file() or START not in Path(path).read_text(encoding="utf-8"):
         raise argparse.ArgumentTypeError(f"{path} is not a file with a {START!r} line")
@@ -106,7 +125,8 @@ def main(argv=None) -> int:
     p.add_argument("--from-json", default=None, metavar="FILE.json",
                    help="make the table from metrics a --json run wrote instead of evaluating")
     p.add_argument("--update", default=None, type=_existing_markdown, metavar="FILE.md",
-                   help="rewrite the marked table block of this markdown file (e.g. docs/zoo.md)")
+                   help="rewrite the marked table block of this markdown file (e.g. docs/zoo.md); "
+                        "with --names only those models' rows")
     p.add_argument("--domain", default=None, choices=list(DOMAINS), help="only this domain's models (default: all)")
     p.add_argument("--threads", type=positive_int, default=2, help="torch threads")
     args = p.parse_args(argv)
@@ -140,7 +160,10 @@ def main(argv=None) -> int:
         text = args.update.read_text(encoding="utf-8")
         for domain, table in tables.items():
             try:
-                text = replace_marked_block(text, table, domain)
+                if args.names:
+                    text = replace_rows(text, {n: _row(n, results[n]) for n in by_domain[domain]}, domain)
+                else:
+                    text = replace_marked_block(text, table, domain)
             except ValueError as e:
                 p.error(f"--update {args.update}: {e}")
         args.update.write_text(text, encoding="utf-8")

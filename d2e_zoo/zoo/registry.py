@@ -203,6 +203,8 @@ FASHION_VAE_V2 = ("class_entropy_weight 2 (was 1) and class_balance_weight 6 (wa
 FASHION_VAE_BRIDGE_V2 = "retrained on version 2 of fashion-vae, with the same recipe"
 FASHION_TOPS_V2 = ("retrained on version 2 of fashion-gan with fashion-footwear's recipe: mnist-vae-even's schedule "
                    "and class-mix options: " + MATCHING)
+FASHION_TOPS_V3 = ("the energy's gradient in the sharpening half-step reaches the last 3 transitions (was 5), so "
+                   "fewer of the blurred pullover / coat items are sharpened into pullovers; trained with seed 1")
 FASHION_GAN_BRIDGES = tuple(f"fashion-{slug}" for slug in get_domain("fashion").slugs)
 CLASSIFIER_V2 = ("a strided convolutional network with SiLU activations and global average pooling (was: an MLP); it "
                  "agrees better with other digit classifiers on generated images, so the exact posteriors of its "
@@ -228,7 +230,7 @@ HISTORY = {
     "mnist-gan-z50-odd": (BRIDGE_V2, Z50_ODD_V3, ON_CLASSIFIER_V2),
     "fashion-gan": (FASHION_GAN_V2,), **{name: (FASHION_BRIDGE_V2,) for name in FASHION_GAN_BRIDGES},
     "fashion-footwear": (FOOTWEAR_V2, FASHION_BRIDGE_V2), "fashion-sneaker-to-ankle-boot": (SNEAKER_TO_ANKLE_BOOT_V2,),
-    "fashion-tops": (FASHION_TOPS_V2,), "fashion-vae": (FASHION_VAE_V2,),
+    "fashion-tops": (FASHION_TOPS_V2, FASHION_TOPS_V3), "fashion-vae": (FASHION_VAE_V2,),
     "fashion-vae-footwear": (FASHION_VAE_BRIDGE_V2,), "fashion-vae-tops": (FASHION_VAE_BRIDGE_V2,),
 }
 
