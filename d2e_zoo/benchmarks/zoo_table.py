@@ -7,7 +7,8 @@
 ``<!-- zoo-table:end -->`` of FILE (the MNIST models; each other domain has its own block,
 ``<!-- zoo-table-fashion:start -->`` ...), so the documented tables are always the command's
 output. With ``--names`` it replaces only those models' rows and keeps the others (one
-retrained model does not need the whole zoo evaluated again). ``--domain NAME`` evaluates (or reads) one domain's models only.
+retrained model does not need the whole zoo evaluated again). ``--domain NAME`` evaluates (or
+reads) one domain's models only.
 
 Bridges: judge precision (bridge / exact posterior), total-variation distance of the class
 mix to the exact posterior, transport cost (bridge / rejection sampling), ELBO <= log Z <=
