@@ -100,6 +100,26 @@ def test_matching_replaces_the_last_backward_half_step_and_is_validated():
         IPFTrainer(Gaussian(dim=2), Gaussian(dim=2).energy_view(), IPFConfig(matching_steps=5), "sampler")
 
 
+def test_sharpen_off_policy_sets_the_share_in_the_sharpening_half_step_only():
+    trainer, _ = _trainer(ipf_iterations=3, matching_steps=5, sharpen_last_steps=2, sharpen_off_policy=0.0,
+                          off_policy_start=0.5, off_policy_end=0.3, buffer_size=64, batch_size=16)
+    shares = {}
+    for iteration in range(3):
+        for phase in ("backward", "forward"):
+            trainer.state.iteration, trainer.state.phase = iteration, phase
+            shares[iteration, phase] = trainer.off_policy_fraction
+    assert shares[0, "backward"] == pytest.approx(0.5) and shares[2, "backward"] == pytest.approx(0.3)
+    assert shares[1, "forward"] == pytest.approx(0.5 - 0.2 * 1.5 / 2)  # the schedule's, before the last iteration
+    assert shares[2, "forward"] == 0.0  # the sharpening half-step
+    unset, _ = _trainer(ipf_iterations=3, matching_steps=5, sharpen_last_steps=2, off_policy_end=0.3)
+    unset.state.iteration, unset.state.phase = 2, "forward"
+    assert unset.off_policy_fraction == pytest.approx(0.3)
+    with pytest.raises(ConfigError, match="sharpen_off_policy must be in"):
+        IPFConfig(matching_steps=5, sharpen_last_steps=3, sharpen_off_policy=1.5)
+    with pytest.raises(ConfigError, match="sharpen_off_policy applies"):
+        IPFConfig(sharpen_off_policy=0.0)
+
+
 def test_sharpening_reaches_only_the_last_transitions():
     """After matching, the last forward half-step's energy loss keeps its value but its gradient
     comes only from the last ``sharpen_last_steps`` transitions (same paths: same generator state)."""

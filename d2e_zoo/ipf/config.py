@@ -46,7 +46,8 @@ class IPFConfig:
     iteration's backward half-step becomes M steps fitting both kernels to Brownian bridges
     between entropic-OT pairs of start and end states, which keeps the end's mode weights;
     ``sharpen_last_steps = L`` then lets the last forward half-step's energy loss train only the
-    last L transitions (for ``sharpen_steps`` steps, if set, instead of ``forward_steps``), and
+    last L transitions (for ``sharpen_steps`` steps, if set, instead of ``forward_steps``, with
+    ``sharpen_off_policy``, if set, as its off-policy share of start points), and
     ``matching_weight`` adds the matching loss to that half-step.
     """
 
@@ -109,6 +110,10 @@ class IPFConfig:
     sharpen_last_steps: int = 0
     # with sharpen_last_steps: the length of that last forward half-step (0: forward_steps)
     sharpen_steps: int = 0
+    # with sharpen_last_steps: the off-policy share of start points in that half-step (None: the
+    # schedule's, off_policy_end); 0 starts every path from the source, so the sharpening does not
+    # train on backward paths from the buffer, which bridge matching has blurred too
+    sharpen_off_policy: Optional[float] = None
 
     def __post_init__(self):
         self.validate()
@@ -157,6 +162,10 @@ class IPFConfig:
              f"sharpen_steps must be an integer >= 0, got {self.sharpen_steps!r}")
         need(not self.sharpen_steps or self.sharpen_last_steps > 0,
              "sharpen_steps is the length of the sharpening half-step: set sharpen_last_steps > 0 too")
+        need(self.sharpen_off_policy is None or 0 <= self.sharpen_off_policy <= 1,
+             f"sharpen_off_policy must be in [0, 1] (or absent), got {self.sharpen_off_policy!r}")
+        need(self.sharpen_off_policy is None or self.sharpen_last_steps > 0,
+             "sharpen_off_policy applies to the sharpening half-step: set sharpen_last_steps > 0 too")
         need(not self.sharpen_last_steps or self.matching_steps > 0,
              "sharpen_last_steps applies after bridge matching: set matching_steps > 0 too")
         need(math.isfinite(self.matching_weight) and self.matching_weight >= 0,

@@ -291,9 +291,19 @@ class IPFTrainer:
     @property
     def off_policy_fraction(self) -> float:
         """Off-policy share of start points, linear in :attr:`progress` from
-        ``off_policy_start`` to ``off_policy_end``."""
+        ``off_policy_start`` to ``off_policy_end`` (``sharpen_off_policy``, where set, in the
+        sharpening half-step)."""
         c = self.config
+        if c.sharpen_off_policy is not None and self._sharpening():
+            return c.sharpen_off_policy
         return c.off_policy_start + (c.off_policy_end - c.off_policy_start) * self.progress
+
+    def _sharpening(self) -> bool:
+        """Whether training is in the sharpening half-step: the last IPF iteration's forward
+        half-step when ``sharpen_last_steps > 0``."""
+        st = self.state
+        return (self.config.sharpen_last_steps > 0 and st.phase == "forward"
+                and self._is_last_iteration(st.iteration))
 
     @torch.no_grad()
     def sample(self, n: int, x0: Optional[torch.Tensor] = None, grid: Optional[TimeGrid] = None,
