@@ -214,9 +214,9 @@ ON_CLASSIFIER_V2 = ON_CNN + "the same recipe"
 ON_CLASSIFIER_V2_600S = ON_CNN + "a time cap of 600 s (was 540 s): the CNN makes each energy evaluation dearer"
 ODD_V4 = (ON_CNN + "a sharpening half-step twice as long (sharpen_steps 300, was 150): more of the mass between digits "
           "ends on odd ones")
-Z50_EVEN_V4 = ("the sharpening half-step starts every path from the prior (sharpen_off_policy 0, was the schedule's "
-               "0.2 off-policy): paths run back from the buffer by the matched backward kernel, which is blurred too, "
-               "had left 5.9% of the mass between digits")
+Z50_EVEN_V4 = ("the sharpening half-step starts every path from the prior (sharpen_off_policy 0; it was 0.2 "
+               "off-policy): training on paths that the matched backward kernel, blurred too, runs back from the "
+               "buffer had left 5.9% of the mass between digits")
 THREE_TO_EIGHT_V3 = (ON_CNN + "10 IPF iterations (was 16), so the whole schedule fits the time cap, and a reference "
                      "process of variance 0.3 (was 0.5), which keeps each translation closer to its source")
 # What each version after the first changed, per model: (version 2's change, version 3's, ...); a model
