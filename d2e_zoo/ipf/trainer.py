@@ -503,7 +503,7 @@ class IPFTrainer:
             states[:, :n_off] = reused  # member 0 of each off-policy group follows `other`
         log_train = transition_log_probs(train, states, self.grid)
         keep = c.sharpen_last_steps
-        if fwd and keep and self._is_last_iteration(self.state.iteration):
+        if fwd and self._sharpening():
             # same values, but the gradient reaches only the last `keep` transitions (the matched
             # routing of the earlier ones stays; docs/method.md section 4.5)
             log_train = torch.cat([log_train[:-keep].detach(), log_train[-keep:]])
