@@ -83,23 +83,28 @@ def markers(domain: str = DEFAULT_DOMAIN) -> tuple[str, str]:
     return f"<!-- zoo-table-{domain}:start -->", f"<!-- zoo-table-{domain}:end -->"
 
 
-def replace_marked_block(text: str, table: str, domain: str = DEFAULT_DOMAIN) -> str:
-    """``text`` with everything between ``domain``'s start and end marker lines replaced by ``table``."""
+def _split_marked_block(text: str, domain: str) -> tuple[str, str, str]:
+    """``(before, block, after)``: ``text`` cut at ``domain``'s start and end marker lines, the
+    markers kept in ``before`` / ``after``; a ``ValueError`` unless there is one of each, in order."""
     start, end = markers(domain)
     if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
         raise ValueError(f"expected one {start!r} line followed by one {end!r} line")
     head, rest = text.split(start, 1)
-    return f"{head}{start}\n{table}\n{end}{rest.split(end, 1)[1]}"
+    block, tail = rest.split(end, 1)
+    return head + start, block, end + tail
+
+
+def replace_marked_block(text: str, table: str, domain: str = DEFAULT_DOMAIN) -> str:
+    """``text`` with everything between ``domain``'s start and end marker lines replaced by ``table``."""
+    before, _, after = _split_marked_block(text, domain)
+    return f"{before}\n{table}\n{after}"
 
 
 def replace_rows(text: str, rows: dict, domain: str = DEFAULT_DOMAIN) -> str:
     """``text`` with the rows of ``domain``'s block that name a model of ``rows`` (``{name: row}``)
     replaced by the new rows; every other line stays. A model without a row in the block is a
     ``ValueError`` (a new model's place in the table is the full table's to decide)."""
-    start, end = markers(domain)
-    replace_marked_block(text, "", domain)  # the same checks of the markers
-    head, rest = text.split(start, 1)
-    block, tail = rest.split(end, 1)
+    before, block, after = _split_marked_block(text, domain)
     lines = block.split("\n")
     for name, row in rows.items():
         hits = [i for i, line in enumerate(lines) if line.startswith(f"| `{name}` |")]
@@ -107,7 +112,7 @@ def replace_rows(text: str, rows: dict, domain: str = DEFAULT_DOMAIN) -> str:
             raise ValueError(f"the {domain} table has {len(hits)} rows for {name!r}, expected one; "
                              "rewrite the whole table (no --names)")
         lines[hits[0]] = row
-    return f"{head}{start}" + "\n".join(lines) + f"{end}{tail}"
+    return before + "\n".join(lines) + after
 
 
 def _existing_markdown(path: str) -> Path:
