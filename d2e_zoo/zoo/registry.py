@@ -205,6 +205,8 @@ FASHION_TOPS_V2 = ("retrained on version 2 of fashion-gan with fashion-footwear'
                    "and class-mix options: " + MATCHING)
 FASHION_TOPS_V3 = ("the energy's gradient in the sharpening half-step reaches the last 3 transitions (was 5), so "
                    "fewer of the blurred pullover / coat items are sharpened into pullovers; trained with seed 1")
+FASHION_VAE_TOPS_V3 = ("fashion-tops version 3's changes: the energy's gradient in the sharpening half-step reaches "
+                       "the last 3 transitions (was 5), and seed 1")
 FASHION_GAN_BRIDGES = tuple(f"fashion-{slug}" for slug in get_domain("fashion").slugs)
 CLASSIFIER_V2 = ("a strided convolutional network with SiLU activations and global average pooling (was: an MLP); it "
                  "agrees better with other digit classifiers on generated images, so the exact posteriors of its "
@@ -234,7 +236,7 @@ HISTORY = {
     "fashion-gan": (FASHION_GAN_V2,), **{name: (FASHION_BRIDGE_V2,) for name in FASHION_GAN_BRIDGES},
     "fashion-footwear": (FOOTWEAR_V2, FASHION_BRIDGE_V2), "fashion-sneaker-to-ankle-boot": (SNEAKER_TO_ANKLE_BOOT_V2,),
     "fashion-tops": (FASHION_TOPS_V2, FASHION_TOPS_V3), "fashion-vae": (FASHION_VAE_V2,),
-    "fashion-vae-footwear": (FASHION_VAE_BRIDGE_V2,), "fashion-vae-tops": (FASHION_VAE_BRIDGE_V2,),
+    "fashion-vae-footwear": (FASHION_VAE_BRIDGE_V2,), "fashion-vae-tops": (FASHION_VAE_BRIDGE_V2, FASHION_VAE_TOPS_V3),
 }
 
 
