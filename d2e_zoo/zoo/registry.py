@@ -205,8 +205,7 @@ FASHION_TOPS_V2 = ("retrained on version 2 of fashion-gan with fashion-footwear'
                    "and class-mix options: " + MATCHING)
 FASHION_TOPS_V3 = ("the energy's gradient in the sharpening half-step reaches the last 3 transitions (was 5), so "
                    "fewer of the blurred pullover / coat items are sharpened into pullovers; trained with seed 1")
-FASHION_VAE_TOPS_V3 = ("fashion-tops version 3's changes: the energy's gradient in the sharpening half-step reaches "
-                       "the last 3 transitions (was 5), and seed 1")
+FASHION_VAE_TOPS_V3 = "fashion-tops version 3's changes: " + FASHION_TOPS_V3
 FASHION_GAN_BRIDGES = tuple(f"fashion-{slug}" for slug in get_domain("fashion").slugs)
 CLASSIFIER_V2 = ("a strided convolutional network with SiLU activations and global average pooling (was: an MLP); it "
                  "agrees better with other digit classifiers on generated images, so the exact posteriors of its "
